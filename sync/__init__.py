@@ -1,0 +1,1 @@
+"""Label Studio adapter: tasks, bulk predictions, review views, annotations. Knows nothing of ml_backend."""
