@@ -1,0 +1,69 @@
+"""Service settings, read once from the environment.
+
+The variable names are those label-studio-ml backends use, so a Label Studio team deploys this
+service like any other backend.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    label_studio_url: str | None = None
+    label_studio_api_key: str | None = field(default=None, repr=False)
+    basic_auth_user: str | None = None
+    basic_auth_pass: str | None = field(default=None, repr=False)
+    redis_url: str | None = None
+    openai_base_url: str | None = None
+    log_level: str = "INFO"
+    port: int = 9090
+    workers: int = 1
+    threads: int = 8
+    predict_budget_s: float = 80.0
+    webhook_max_bytes: int = 1_000_000
+    chunk_size: int = 100
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("LSAGENT_DATA_DIR") or Path.home() / ".lsagent")
+        return cls(
+            data_dir=data_dir,
+            database_url=env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'lsagent.sqlite3'}",
+            label_studio_url=(env.get("LABEL_STUDIO_URL") or "").rstrip("/") or None,
+            label_studio_api_key=env.get("LABEL_STUDIO_API_KEY") or None,
+            basic_auth_user=env.get("BASIC_AUTH_USER") or None,
+            basic_auth_pass=env.get("BASIC_AUTH_PASS") or None,
+            redis_url=env.get("REDIS_URL") or None,
+            openai_base_url=env.get("OPENAI_BASE_URL") or None,
+            log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            port=_int(env, "PORT", 9090),
+            workers=_int(env, "WORKERS", 1),
+            threads=_int(env, "THREADS", 8),
+            predict_budget_s=float(env.get("LSAGENT_PREDICT_BUDGET_S") or 80.0),
+            webhook_max_bytes=_int(env, "LSAGENT_WEBHOOK_MAX_BYTES", 1_000_000),
+            chunk_size=_int(env, "LSAGENT_CHUNK_SIZE", 100),
+        )
+
+    @property
+    def basic_auth(self) -> tuple[str, str] | None:
+        if self.basic_auth_user and self.basic_auth_pass:
+            return self.basic_auth_user, self.basic_auth_pass
+        return None

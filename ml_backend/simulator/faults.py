@@ -1,0 +1,110 @@
+"""Failures on purpose: seeded random faults, an rpm limit, and the counters tests read back.
+
+Random faults come from one seeded RNG advanced once per request, so a retry of the same request
+draws again and can succeed, while a run with the same seed and the same request order fails the
+same way. Directives in a task's text (``[[sim:500]]``...) fail that task every time.
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+import threading
+from typing import Any
+
+from ml_backend.simulator.options import SimulatorOptions
+
+WINDOW_S = 60.0
+TRANSPORT_FAULTS = ("429", "500", "timeout", "drop")
+CONTENT_FAULTS = ("malformed", "offlabel", "two-labels")
+_RATES = (("429", "fault_429"), ("500", "fault_500"), ("timeout", "fault_timeout"), ("drop", "fault_drop"),
+          ("malformed", "fault_malformed"), ("offlabel", "fault_offlabel"))
+
+
+class FaultDice:
+    """The seeded per-request draw of one fault (or none) by the configured rates."""
+
+    def __init__(self, seed: int) -> None:
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+
+    def reseed(self, seed: int) -> None:
+        with self._lock:
+            self._rng = random.Random(seed)
+
+    def draw(self, options: SimulatorOptions) -> tuple[str | None, float]:
+        """(fault name or None, a second uniform number for the fault's details, e.g. Retry-After)."""
+        with self._lock:
+            roll, detail = self._rng.random(), self._rng.random()
+        cumulative = 0.0
+        for fault, field in _RATES:
+            cumulative += getattr(options, field)
+            if roll < cumulative:
+                return fault, detail
+        return None, detail
+
+
+class RateWindow:
+    """Requests admitted in the last 60 s; beyond ``rpm`` the caller is told when to come back."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._times: collections.deque[float] = collections.deque()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._times.clear()
+
+    def admit(self, now: float, rpm: int) -> float | None:
+        """None if admitted (and counted), else the seconds until a slot frees up."""
+        with self._lock:
+            while self._times and self._times[0] <= now - WINDOW_S:
+                self._times.popleft()
+            if rpm <= 0 or len(self._times) < rpm:
+                self._times.append(now)
+                return None
+            return max(self._times[len(self._times) - rpm] + WINDOW_S - now, 0.001)
+
+    def used(self, now: float) -> int:
+        with self._lock:
+            return sum(1 for moment in self._times if moment > now - WINDOW_S)
+
+
+class Stats:
+    """Counters of chat completion requests, read by tests through ``GET /_sim/stats``.
+
+    ``by_status`` keys are HTTP status codes as strings, plus ``"drop"`` (closed without an
+    answer) and ``"timeout"`` (counted when the sleep starts; its late answer is not counted).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._requests = 0
+            self._completions = 0
+            self._by_status: collections.Counter[str] = collections.Counter()
+            self._prompt_tokens = 0
+            self._completion_tokens = 0
+            self._last_request: Any = None
+
+    def received(self, body: Any) -> None:
+        with self._lock:
+            self._requests += 1
+            self._last_request = body
+
+    def outcome(self, status: str, prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
+        with self._lock:
+            self._by_status[status] += 1
+            if status == "200":
+                self._completions += 1
+                self._prompt_tokens += prompt_tokens
+                self._completion_tokens += completion_tokens
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"requests": self._requests, "completions": self._completions, "by_status": dict(self._by_status),
+                    "prompt_tokens": self._prompt_tokens, "completion_tokens": self._completion_tokens,
+                    "last_request": self._last_request}

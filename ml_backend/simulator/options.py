@@ -1,0 +1,112 @@
+"""The simulator's knobs: one frozen dataclass shared by the CLI, ``serve()`` and ``/_sim/config``.
+
+Options are validated here once, so a typo in a test's ``configure(...)`` or a fault rate of 1.5 on
+the command line fails with a message naming the option instead of silently simulating nonsense.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+API_KEY_ENV = "LSAGENT_SIM_API_KEY"
+FAULT_FIELDS = ("fault_429", "fault_500", "fault_timeout", "fault_drop", "fault_malformed", "fault_offlabel")
+
+
+class OptionsError(ValueError):
+    """An option has a bad name, type or value."""
+
+
+@dataclass(frozen=True)
+class SimulatorOptions:
+    """Behaviour of a running simulator; every field except ``api_key`` can change at runtime."""
+
+    seed: int = 0
+    latency_ms: float = 200.0
+    jitter_ms: float = 0.0
+    rpm: int = 0
+    api_key: str | None = field(default=None, repr=False)
+    fault_429: float = 0.0
+    fault_500: float = 0.0
+    fault_timeout: float = 0.0
+    fault_drop: float = 0.0
+    fault_malformed: float = 0.0
+    fault_offlabel: float = 0.0
+    timeout_sleep_s: float = 30.0
+    logprobs: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("latency_ms", "jitter_ms", "timeout_sleep_s", "rpm"):
+            if getattr(self, name) < 0:
+                raise OptionsError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in FAULT_FIELDS:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise OptionsError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
+        total = sum(getattr(self, name) for name in FAULT_FIELDS)
+        if total > 1.0 + 1e-9:
+            raise OptionsError(f"the fault rates add up to {total:.3f}; their sum must be <= 1")
+
+    def public(self) -> dict[str, Any]:
+        """The options as JSON, without the API key (a secret is never returned)."""
+        data = asdict(self)
+        data.pop("api_key")
+        data["api_key_set"] = self.api_key is not None
+        return data
+
+    def updated(self, changes: dict[str, Any]) -> SimulatorOptions:
+        """A copy with ``changes`` applied; raises OptionsError naming the first bad option."""
+        kinds = {item.name: item.type for item in fields(self)}
+        clean: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name == "api_key":
+                raise OptionsError("api_key cannot be changed at runtime; restart the simulator")
+            if name not in kinds:
+                known = ", ".join(sorted(k for k in kinds if k != "api_key"))
+                raise OptionsError(f"unknown option '{name}'; known options: {known}")
+            clean[name] = _coerce(name, str(kinds[name]), value)
+        return replace(self, **clean)
+
+
+def _coerce(name: str, kind: str, value: Any) -> Any:
+    """Check a JSON value against the field's declared type (``bool`` is not a number here)."""
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        raise OptionsError(f"{name} must be true or false, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise OptionsError(f"{name} must be a number, got {value!r}")
+    if kind == "int":
+        if value != int(value):
+            raise OptionsError(f"{name} must be an integer, got {value!r}")
+        return int(value)
+    return float(value)
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The command line of ``python -m ml_backend.simulator`` and ``lsagent simulator``."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description="OpenAI-compatible LLM simulator (not a real model) for tests, benchmarks and demos.")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8089, help="port; 0 picks a free one (default 8089)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of answers and faults")
+    parser.add_argument("--latency-ms", type=float, default=200.0, help="simulated latency per answer")
+    parser.add_argument("--jitter-ms", type=float, default=0.0, help="latency varies uniformly by +- this")
+    parser.add_argument("--rpm", type=int, default=0, help="requests per minute before 429 (0 = unlimited)")
+    parser.add_argument("--api-key", default=os.environ.get(API_KEY_ENV),
+                        help=f"required bearer key (default: ${API_KEY_ENV}; unset = any non-empty key)")
+    for flag, what in (("429", "429 rate limited"), ("500", "500 server error"),
+                       ("timeout", "sleep --timeout-sleep-s before answering"), ("drop", "connection closed"),
+                       ("malformed", "answer is not parseable"), ("offlabel", "answer names a label not offered")):
+        parser.add_argument(f"--fault-{flag}", type=float, default=0.0, help=f"probability of: {what}")
+    parser.add_argument("--timeout-sleep-s", type=float, default=30.0, help="how long a timeout fault sleeps")
+    parser.add_argument("--no-logprobs", dest="logprobs", action="store_false", help="never return logprobs")
+    return parser
+
+
+def options_from_args(args: argparse.Namespace) -> SimulatorOptions:
+    """Options from parsed arguments; raises OptionsError on a bad value."""
+    values = {item.name: getattr(args, item.name) for item in fields(SimulatorOptions)}
+    values["api_key"] = values["api_key"] or None
+    return SimulatorOptions(**values)

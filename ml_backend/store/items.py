@@ -1,0 +1,195 @@
+"""Per-task results of a job. An item is written once, ever: the (job, task) key makes a re-run
+or a crashed worker's retry a no-op, and the job's counters move in the same transaction, so
+counts stay exact whatever happens between processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import BigInteger, bindparam, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ml_backend.outcomes import ErrorClass
+
+from . import clock, validate
+from .base import StoreBase
+from .errors import NotFoundError, StoreInputError
+from .jobs import increment
+from .records import ItemRecord, to_record
+from .schema import Item, Job
+
+#: Rows per statement when a call names many tasks (keeps under every driver's parameter limit).
+BATCH = 500
+
+
+class ItemOps(StoreBase):
+    def record_item(
+        self,
+        job_id: str,
+        task_id: int,
+        *,
+        labels: dict[str, list[str]] | None = None,
+        confidence: dict[str, float | None] | None = None,
+        score: float | None = None,
+        error_class: str | None = None,
+        error_detail: str = "",
+        invalid_label: str | None = None,
+        api_error_kind: str | None = None,
+        raw_response: str | None = None,
+        meta: dict[str, Any] | None = None,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+        cost: float = 0.0,
+        latency_s: float | None = None,
+        attempts: int = 1,
+    ) -> bool:
+        """Record the outcome of `task_id` in `job_id` exactly once.
+
+        Returns False, changing nothing, when the item already exists. When it is new, the job's
+        counters grow in the same transaction: done, then labeled (no error) or the counter named
+        by `error_class`, plus tokens and cost. `invalid_label` is the unknown label text the
+        model answered; `api_error_kind` the HTTP status or exception class of an API error.
+        """
+        outcome = _outcome(error_class)
+        validate.unit_interval(score, "score")
+        for name, value in (("tokens_in", tokens_in), ("tokens_out", tokens_out), ("cost", cost)):
+            validate.non_negative(value, name)
+        values = {
+            "job_id": job_id,
+            "task_id": task_id,
+            "labels": labels or {},
+            "confidence": confidence or {},
+            "score": score,
+            "error_class": error_class,
+            "error_detail": error_detail,
+            "invalid_label": invalid_label,
+            "api_error_kind": api_error_kind,
+            "raw_response": raw_response,
+            "meta": meta or {},
+            "tokens_in": tokens_in,
+            "tokens_out": tokens_out,
+            "cost": cost,
+            "latency_s": latency_s,
+            "attempts": attempts,
+            "prediction_id": None,
+            "pushed": False,
+            "created_at": clock.utcnow(),
+        }
+        deltas = {
+            "done": 1,
+            outcome: 1,
+            "tokens_in": tokens_in,
+            "tokens_out": tokens_out,
+            "cost": cost,
+        }
+        try:
+            with self._write() as session:
+                statement = (
+                    self._insert(Item)
+                    .values(values)
+                    .on_conflict_do_nothing(index_elements=["job_id", "task_id"])
+                    .returning(Item.task_id)
+                )
+                if session.execute(statement).first() is None:
+                    return False
+                increment(session, job_id, deltas)
+                return True
+        except IntegrityError:
+            with self._read() as session:
+                if session.get(Job, job_id) is None:
+                    raise NotFoundError(f"no job with id {job_id!r}") from None
+            raise
+
+    def get_item(self, job_id: str, task_id: int) -> ItemRecord | None:
+        with self._read() as session:
+            row = session.get(Item, (job_id, task_id))
+            return to_record(ItemRecord, row) if row is not None else None
+
+    def items(
+        self,
+        job_id: str,
+        *,
+        outcome: str | None = None,
+        min_score: float | None = None,
+        max_score: float | None = None,
+        pushed: bool | None = None,
+        page_size: int = 500,
+    ) -> Iterator[ItemRecord]:
+        """A job's items by task id, fetched `page_size` at a time (one short session per page,
+        none held between pages). `outcome` is "labeled" or an error class; scores are bounds
+        inclusive; items without a score never match a score bound."""
+        if page_size < 1:
+            raise StoreInputError(f"page_size must be >= 1, got {page_size}")
+        query = select(Item).where(Item.job_id == job_id).order_by(Item.task_id)
+        if outcome is not None:
+            _outcome(None if outcome == "labeled" else outcome)
+            query = query.where(
+                Item.error_class.is_(None) if outcome == "labeled" else Item.error_class == outcome
+            )
+        if min_score is not None:
+            query = query.where(Item.score >= min_score)
+        if max_score is not None:
+            query = query.where(Item.score <= max_score)
+        if pushed is not None:
+            query = query.where(Item.pushed.is_(pushed))
+        after: int | None = None
+        while True:
+            page_query = query if after is None else query.where(Item.task_id > after)
+            with self._read() as session:
+                page = [
+                    to_record(ItemRecord, r) for r in session.scalars(page_query.limit(page_size))
+                ]
+            yield from page
+            if len(page) < page_size:
+                return
+            after = page[-1].task_id
+
+    def unpushed_items(self, job_id: str, limit: int = 500) -> list[ItemRecord]:
+        """Labeled items not yet pushed to Label Studio, by task id (failed items have no
+        prediction to push)."""
+        query = (
+            select(Item)
+            .where(Item.job_id == job_id, Item.error_class.is_(None), Item.pushed.is_(False))
+            .order_by(Item.task_id)
+            .limit(limit)
+        )
+        with self._read() as session:
+            return [to_record(ItemRecord, row) for row in session.scalars(query)]
+
+    def mark_pushed(
+        self, job_id: str, task_ids: Sequence[int], prediction_ids: Sequence[int] | None = None
+    ) -> int:
+        """Flag items as pushed, with their Label Studio prediction ids when known (the bulk
+        import answers without ids). Returns how many items were updated."""
+        if prediction_ids is not None and len(prediction_ids) != len(task_ids):
+            raise StoreInputError(
+                f"{len(task_ids)} task ids but {len(prediction_ids)} prediction ids"
+            )
+        ids = prediction_ids if prediction_ids is not None else [None] * len(task_ids)
+        # Task order keeps row locks in one order, so two pushers cannot deadlock.
+        pairs = sorted(zip(task_ids, ids, strict=True), key=lambda pair: pair[0])
+        rows = [{"t": t, "p": p} for t, p in pairs]
+        table = Item.__table__
+        new_id = bindparam("p", type_=BigInteger)
+        statement = (
+            update(table)
+            .where(table.c.job_id == job_id, table.c.task_id == bindparam("t"))
+            .values(pushed=True, prediction_id=func.coalesce(new_id, table.c.prediction_id))
+        )
+        updated = 0
+        with self._write() as session:
+            for start in range(0, len(rows), BATCH):
+                updated += session.execute(statement, rows[start : start + BATCH]).rowcount
+        return updated
+
+
+def _outcome(error_class: str | None) -> str:
+    """The counter an item adds to: "labeled", or its error class (which must be a known one)."""
+    if error_class is None:
+        return "labeled"
+    try:
+        return ErrorClass(error_class).value
+    except ValueError:
+        known = [member.value for member in ErrorClass]
+        raise StoreInputError(f"unknown error class {error_class!r}; known: {known}") from None
