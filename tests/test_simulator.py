@@ -12,6 +12,9 @@ import httpx
 import openai
 import pytest
 
+from ml_backend.labeling import parse_label_config
+from ml_backend.prompts import build_template, render_messages
+from ml_backend.simulator import lexicon
 from ml_backend.simulator.logprobs import pieces
 from ml_backend.simulator.options import OptionsError, SimulatorOptions, build_parser, options_from_args
 from ml_backend.simulator.prompt import controls_from_prompt
@@ -120,6 +123,19 @@ def test_prompt_reading_is_lenient_but_skips_lists_of_rules() -> None:
         ("sentiment", ("Positive", "Negative"), False), ("topics", ("Sports", "Politics"), True)]
 
 
+def test_prompt_reading_skips_the_instruction_before_lsagents_label_headings(sim: SimulatorHandle) -> None:
+    spec = parse_label_config('<View><Text name="text" value="$text"/><Choices name="sentiment" toName="text">'
+                              '<Choice value="Positive"/><Choice value="Negative"/><Choice value="Neutral"/>'
+                              "</Choices></View>")
+    instructions = "Decide how the customer feels.\n- Positive: the customer is happy\n- Negative: they are upset"
+    prompt = render_messages(build_template(spec, instructions), spec, {"text": "The parcel came on Monday."})
+    found = controls_from_prompt(prompt[0]["content"])
+    assert [(c.name, c.labels, c.multiple) for c in found] == [("sentiment", tuple(SENTIMENT), False)]
+    content = client(sim).chat.completions.create(model="sim-small", messages=prompt).choices[0].message.content
+    assert [line.split(": ")[0] for line in content.splitlines()] == ["sentiment"]
+    assert [c.name for c in controls_from_prompt(instructions)] == ["feels"], "without lsagent headings: lenient"
+
+
 def test_json_object_answer_uses_the_labels_in_the_prompt(sim: SimulatorHandle) -> None:
     response = client(sim).chat.completions.create(
         model="sim-small", response_format={"type": "json_object"},
@@ -141,6 +157,47 @@ def test_sentiment_answers_are_mostly_right_and_confidence_tracks_correctness(si
     assert len(right) >= 0.75 * len(cases)
     assert wrong, "the simulated model should make some mistakes"
     assert sum(right) / len(right) > sum(wrong) / len(wrong) + 0.1
+
+
+def test_sentiment_reading_understands_negation_contrast_intensifiers_and_neutral_text() -> None:
+    def net(text: str) -> float:
+        return lexicon.read(text).net
+
+    assert net("The soup was good.") > 0 > net("The soup was not good.")
+    assert net("We waited an hour. Never again.") < 0 and net("I would definitely order again.") > 0
+    assert net("Honestly it wasn't worth the money.") < 0
+    assert 0 < net("Not bad at all.") < net("Good.")
+    assert net("Staff were extremely helpful.") > net("Staff were helpful.") > net("Staff were a bit helpful.")
+    assert net("The lobby looks lovely, but our room was filthy.") < 0
+    assert net("Checkout was slow, but the view from the balcony was stunning.") > 0
+    assert net("The lid doesn't close and the handle snapped off.") < 0
+    assert lexicon.read("The store opens at nine and closes at six on weekdays.").mass == 0
+    assert lexicon.read("Good screen, bad speakers.").balance < 0.2
+
+
+def test_sentiment_answers_follow_the_reading_and_confidence_follows_its_margin(sim: SimulatorHandle) -> None:
+    cases = {
+        "The waiter was incredibly friendly and the lamb was superb.": "Positive",
+        "The charger stopped working after two days. Total waste of money.": "Negative",
+        "The breakfast was not good and the coffee wasn't worth the price.": "Negative",
+        "The lobby looks lovely, but our room was filthy and the air conditioning was broken.": "Negative",
+        "Checkout was slow, but the view from the balcony was absolutely stunning.": "Positive",
+        "The store opens at nine and closes at six on weekdays.": "Neutral",
+        "Good screen, bad speakers.": "Neutral",
+    }
+    confidence: dict[str, float] = {}
+    for text, expected in cases.items():
+        votes, probabilities = [], []
+        for seed in range(1, 8):
+            response = ask(sim, text, seed=seed, logprobs=True, top_logprobs=5)
+            label = json.loads(response.choices[0].message.content)["sentiment"]
+            votes.append(label)
+            probabilities.append(label_confidence(response.choices[0].logprobs.content, label, SENTIMENT))
+        assert max(SENTIMENT, key=votes.count) == expected, (text, votes)
+        confidence[text] = sum(probabilities) / len(probabilities)
+    one_sided = [confidence[text] for text in list(cases)[:2]]
+    mixed = confidence["Good screen, bad speakers."]
+    assert min(one_sided) > mixed + 0.15
 
 
 # --- logprobs ----------------------------------------------------------------------------------

@@ -667,3 +667,25 @@ def test_concurrent_read_then_write_transactions_do_not_fail(store: Store) -> No
     )
     assert len({job for jobs in created for job in jobs}) == 120
     assert len(store.list_jobs()) == 120
+
+
+def _create_schema(url: str, barrier: Any) -> None:
+    barrier.wait()
+    store = Store(url)
+    store.create_all()
+    store.dispose()
+
+
+def test_schema_creation_is_safe_from_processes_starting_together(database_url: str) -> None:
+    # A service and its workers start at once against an empty database: all must come up.
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(4)
+    processes = [context.Process(target=_create_schema, args=(database_url, barrier)) for _ in range(4)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+    assert [process.exitcode for process in processes] == [0, 0, 0, 0]
+    store = Store(database_url)
+    assert store.list_agents() == []
+    store.dispose()

@@ -3,16 +3,21 @@
 The simulator's "truth" for a task is a cheap reading of the text, the same for every seed and
 model, so different models mostly agree and disagreements are meaningful:
 
-* labels that look like sentiment (some contain "pos", some "neg"): a small lexicon of positive
-  and negative words, with "not/never/...n't" flipping the next two words; no sentiment words
-  means the neutral label when there is one;
+* labels that look like sentiment (some contain "pos", some "neg"): the hand-written lexicon of
+  ``lexicon`` (phrases, negation, intensifiers, contrast) weighs positive against negative
+  evidence; little evidence, or both polarities about equally, means the neutral label when
+  there is one. How clear the evidence is grows with the margin and shrinks when the text is
+  mixed; a text with no opinion at all is a middling-clear neutral;
 * other labels: the label whose words (their first five letters) occur most in the text, else a
   stable hash of the text.
 
 The model is then wrong with a seeded probability (the model's base error rate, higher when the
-text gave little evidence), and its confidence reflects that: right answers get a probability in
-[0.6, 0.995] (skewed high when the evidence is clear), wrong ones [0.52, 0.75], with the true label
-as runner-up. So confidence correlates with correctness the way a calibrated model's would.
+text gave little evidence), and its confidence reflects that: a right answer's probability rises
+with the clarity of the evidence (about 0.6-0.75 for a balanced mixed text, 0.75-0.85 for a text
+with no opinion, up to 0.99 for a clearly one-sided one; seeded noise included), a wrong one's
+is 0.5-0.7 with the true label as runner-up. Because the reading itself errs most where its
+evidence is thin (sarcasm, opinions in words it does not know), confidence tracks agreement with
+a human the way a calibrated model's would.
 Multiple choice adds a second label when another label also matches the text, or one time in three.
 With temperature > 0, choices after the first are sampled from the distribution sharpened or
 flattened by the temperature, so self-consistency sees realistic disagreement.
@@ -21,9 +26,11 @@ flattened by the temperature, so self-consistency sees realistic disagreement.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import dataclass
 
+from ml_backend.simulator import lexicon
 from ml_backend.simulator.models import ModelSpec
 from ml_backend.simulator.prompt import Directives, SimControl
 
@@ -31,15 +38,12 @@ OFF_LABELS = ("Mixed", "Other", "Unknown", "Uncertain")
 _FLOOR = 1e-6
 _WORDS = re.compile(r"[a-z']+")
 _INTENSE = re.compile(r"very|strong|extreme|highly")
-_NEGATORS = frozenset({"not", "no", "never", "hardly", "nothing", "without", "neither", "nor"})
-_POSITIVE = frozenset("""good great excellent amazing awesome wonderful fantastic love loved loves lovely
-    like liked enjoy enjoyed happy glad pleased perfect best better beautiful brilliant superb nice
-    recommend recommended delightful impressive outstanding favorite favourite fun helpful friendly
-    fast easy satisfied win won success successful incredible positive worth""".split())
-_NEGATIVE = frozenset("""bad terrible awful horrible hate hated hates poor worst worse boring disappointing
-    disappointed disappointment sad angry annoying broken useless waste wasted slow ugly problem
-    problems fail failed failure refund rude dirty cheap mediocre pathetic disgusting lousy negative
-    regret unhappy crash crashed bug buggy lost lose noisy overpriced wrong""".split())
+_NEUTRAL_MARGIN = 0.8
+_MIXED_BALANCE = 0.35
+_ONE_SIDED_BALANCE = 0.7
+_NO_OPINION_EVIDENCE = 0.5
+_INTENSE_MARGIN = 3.0
+_FLIP_PER_DOUBT = 0.1
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,16 @@ class Pick:
     labels: tuple[str, ...]
     dists: tuple[dict[str, float], ...]
     joined: bool = False
+
+
+@dataclass(frozen=True)
+class Guess:
+    """The simulator's truth for one control: a label index, how clear the evidence for it is
+    (0..1), and the label a reader would hesitate towards (None when nothing stands out)."""
+
+    index: int
+    evidence: float
+    runner_up: int | None = None
 
 
 @dataclass(frozen=True)
@@ -87,14 +101,15 @@ def decide(controls: list[SimControl], ctx: Context) -> list[Pick]:
 def _decide_control(control: SimControl, ctx: Context, forced: tuple[str, ...]) -> Pick:
     labels = control.labels
     key = (ctx.seed, ctx.model.name, ctx.text, control.name)
-    guess, evidence = _guess(labels, ctx.text, control.name)
-    wrong = not forced and len(labels) > 1 and unit(*key, "wrong") < ctx.model.error_rate + (1 - evidence) * 0.25
-    chosen = forced[0] if forced else (_other(labels, guess, key) if wrong else labels[guess])
+    guess = _guess(labels, ctx.text, control.name)
+    doubt = 1 - guess.evidence
+    wrong = not forced and len(labels) > 1 and unit(*key, "wrong") < ctx.model.error_rate + doubt * _FLIP_PER_DOUBT
+    chosen = forced[0] if forced else (_other(labels, guess.index, key) if wrong else labels[guess.index])
     forced_confidence = ctx.directives.confidence
-    confidence = forced_confidence if forced_confidence is not None else _confidence(wrong, evidence, key)
+    confidence = forced_confidence if forced_confidence is not None else _confidence(wrong, guess.evidence, key)
     options = labels if chosen in labels else (*labels, chosen)
-    runner_up = labels[guess] if wrong else None
-    dist = _distribution(options, chosen, confidence, runner_up, key, even=forced_confidence is not None)
+    dist = _distribution(options, chosen, confidence, _runner_up(labels, guess, wrong, forced), key,
+                         even=forced_confidence is not None)
     if ctx.sample > 0 and ctx.temperature > 0 and not forced:
         chosen = _sample(dist, ctx.temperature, unit(*key, "sample", ctx.sample))
     if not control.multiple:
@@ -107,6 +122,15 @@ def _decide_control(control: SimControl, ctx: Context, forced: tuple[str, ...]) 
         dists.append(_distribution(remaining, extra, 0.5 + 0.4 * unit(*key, "second", extra), None, key, even=False))
         written.append(extra)
     return Pick(control, tuple(written), tuple(dists))
+
+
+def _runner_up(labels: tuple[str, ...], guess: Guess, wrong: bool, forced: tuple[str, ...]) -> str | None:
+    """The second most likely label: the truth when the model erred, else the reading's hesitation."""
+    if forced:
+        return None
+    if wrong:
+        return labels[guess.index]
+    return None if guess.runner_up is None else labels[guess.runner_up]
 
 
 def _forced_labels(controls: list[SimControl], wanted: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
@@ -122,31 +146,47 @@ def _forced_labels(controls: list[SimControl], wanted: tuple[str, ...]) -> dict[
     return forced
 
 
-def _guess(labels: tuple[str, ...], text: str, control: str) -> tuple[int, float]:
-    """The simulator's truth for a task: (label index, strength of evidence in [0, 1])."""
-    words = _WORDS.findall(text.lower())
+def _guess(labels: tuple[str, ...], text: str, control: str) -> Guess:
+    """The simulator's truth for a task."""
     polarity = [_polarity(label) for label in labels]
     if 1 in polarity and -1 in polarity:
-        return _sentiment_guess(labels, polarity, words, (text, control))
+        return _sentiment_guess(labels, polarity, lexicon.read(text), (text, control))
+    words = _WORDS.findall(text.lower())
     scores = [_keyword_score(label, words) for label in labels]
     best = max(scores)
     if best == 0:
-        return int(unit(text, control, "truth") * len(labels)), 0.3
+        return Guess(int(unit(text, control, "truth") * len(labels)), 0.3)
     tied = [index for index, score in enumerate(scores) if score == best]
-    return tied[int(unit(text, control, "tie") * len(tied))], 1.0 if best >= 2 else 0.6
+    return Guess(tied[int(unit(text, control, "tie") * len(tied))], 1.0 if best >= 2 else 0.6)
 
 
-def _sentiment_guess(labels: tuple[str, ...], polarity: list[int | None], words: list[str],
-                     key: tuple[str, str]) -> tuple[int, float]:
-    score = _lexicon_score(words)
-    if score == 0 and 0 in polarity:
-        return polarity.index(0), 0.5
-    target = (1 if score > 0 else -1) if score else (1 if unit(*key, "coin") < 0.5 else -1)
-    candidates = [index for index, value in enumerate(polarity) if value == target]
+def _sentiment_guess(labels: tuple[str, ...], polarity: list[int | None], reading: lexicon.Reading,
+                     key: tuple[str, str]) -> Guess:
+    """Neutral when the reading is weak or mixed (if there is a neutral label), else its lean.
+
+    Evidence: a clear lean grows with the margin (1 - e^(-margin/1.5)) and shrinks the more mixed
+    the text is; a neutral call is surest (0.5) when the text holds no opinion at all, and less
+    sure the more opinion it holds. The runner-up is the other polarity for a mixed text, else
+    neutral."""
+    neutral = polarity.index(0) if 0 in polarity else None
+    lean = (1 if reading.net > 0 else -1) if reading.net else (1 if unit(*key, "coin") < 0.5 else -1)
+    leaning, opposite = _polar(labels, polarity, lean, reading), _polar(labels, polarity, -lean, reading)
+    if abs(reading.net) < _NEUTRAL_MARGIN or reading.balance < _MIXED_BALANCE:
+        if neutral is not None:
+            return Guess(neutral, _NO_OPINION_EVIDENCE * 2 / (2 + reading.mass), leaning)
+        return Guess(leaning, 0.1 * min(abs(reading.net) / _NEUTRAL_MARGIN, 1.0), opposite)
+    strength = 1 - math.exp(-abs(reading.net) / 1.5)
+    one_sided = reading.balance >= _ONE_SIDED_BALANCE and neutral is not None
+    return Guess(leaning, strength * (0.4 + 0.6 * reading.balance), neutral if one_sided else opposite)
+
+
+def _polar(labels: tuple[str, ...], polarity: list[int | None], sign: int, reading: lexicon.Reading) -> int:
+    """The label of polarity ``sign``: its intense variant ("Very positive") for a strong one-sided text."""
+    candidates = [index for index, value in enumerate(polarity) if value == sign]
     intense = [index for index in candidates if _INTENSE.search(labels[index].lower())]
     plain = [index for index in candidates if index not in intense]
-    preferred = intense if abs(score) >= 3 and intense else plain or candidates
-    return preferred[0], (1.0 if abs(score) >= 2 else 0.6) if score else 0.0
+    strong = abs(reading.net) >= _INTENSE_MARGIN and reading.balance >= 0.8
+    return (intense if strong and intense else plain or candidates)[0]
 
 
 def _polarity(label: str) -> int | None:
@@ -160,17 +200,6 @@ def _polarity(label: str) -> int | None:
     return None
 
 
-def _lexicon_score(words: list[str]) -> int:
-    """Positive minus negative words; a negator flips the polarity of the next two words."""
-    score = 0
-    for index, word in enumerate(words):
-        value = (word in _POSITIVE) - (word in _NEGATIVE)
-        if value and any(w in _NEGATORS or w.endswith("n't") for w in words[max(0, index - 2):index]):
-            value = -value
-        score += value
-    return score
-
-
 def _keyword_score(label: str, words: list[str]) -> int:
     stems = [word[:5] for word in _WORDS.findall(label.lower()) if len(word) >= 3]
     return sum(1 for word in words if any(word.startswith(stem) for stem in stems))
@@ -182,10 +211,11 @@ def _other(labels: tuple[str, ...], guess: int, key: tuple[object, ...]) -> str:
 
 
 def _confidence(wrong: bool, evidence: float, key: tuple[object, ...]) -> float:
+    """Right answers: 0.52 + 0.43 * evidence + up to 0.1 of noise; wrong ones 0.5-0.7."""
     draw = unit(*key, "confidence")
     if wrong:
-        return 0.52 + 0.23 * draw
-    return 0.6 + 0.395 * draw ** (0.5 if evidence >= 0.6 else 1.0)
+        return 0.5 + 0.2 * draw
+    return min(0.52 + 0.43 * evidence + 0.1 * draw, 0.995)
 
 
 def _distribution(options: tuple[str, ...] | list[str], chosen: str, confidence: float, runner_up: str | None,

@@ -6,7 +6,10 @@ property per control: ``{"type": "string", "enum": [...]}`` for a single choice,
 the system prompt: a heading line whose last word (or a quoted/backticked word in it) is the
 control name, followed by bullet lines ``- <label text>``; a bullet list made mostly of sentences
 (a list of rules) is not a control. A heading saying "one or more", "multiple", "all that apply",
-"any number", "several" or "at least one" makes the control multiple choice.
+"any number", "several" or "at least one" makes the control multiple choice. When the prompt has
+lsagent's own label headings (``## Choose exactly one label for: <control>``, see
+``prompt_templates/classification.j2``), everything before the first of them is skipped: that is
+the user's instruction, whose own bullets (``- Positive: the customer is happy``) are not a control.
 
 Directives are ``[[sim:...]]`` markers in the task text (the last message) that make one task
 behave in a fixed way, so a test can make exactly that task fail:
@@ -27,6 +30,7 @@ _QUOTED = re.compile(r"[`\"']([A-Za-z_][\w.-]*)[`\"']")
 _WORD = re.compile(r"[A-Za-z_][\w.-]*")
 _TRAILING_PAREN = re.compile(r"\s*\(([^()]*)\)\s*$")
 _MULTIPLE_HINT = re.compile(r"one or more|multiple|all that apply|any number|several|at least one", re.IGNORECASE)
+_CONTROL_HEADING = re.compile(r"^\s*#{1,6}\s.*\bfor:\s*\S+\s*$", re.IGNORECASE)
 
 
 class DirectiveError(ValueError):
@@ -74,7 +78,7 @@ def controls_from_schema(schema: Any) -> list[SimControl]:
 def controls_from_prompt(text: str) -> list[SimControl]:
     """Bullet groups under a named heading, read leniently from the prompt text."""
     groups: list[_Group] = []
-    for line in text.splitlines():
+    for line in _from_first_control_heading(text.splitlines()):
         bullet = _BULLET.match(line)
         if bullet and groups:
             groups[-1].labels.append(_clean_label(bullet.group(1)))
@@ -87,6 +91,12 @@ def controls_from_prompt(text: str) -> list[SimControl]:
         if name and labels and _looks_like_labels(labels) and name not in {control.name for control in controls}:
             controls.append(SimControl(name, labels, bool(_MULTIPLE_HINT.search(group.heading))))
     return controls
+
+
+def _from_first_control_heading(lines: list[str]) -> list[str]:
+    """The lines from the first ``## ... for: <control>`` heading on; all of them when there is none."""
+    first = next((index for index, line in enumerate(lines) if _CONTROL_HEADING.match(line)), 0)
+    return lines[first:]
 
 
 def parse_directives(text: str) -> Directives:

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
@@ -25,6 +25,9 @@ from .schema import Base
 
 #: How long a SQLite writer waits for another process's write lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+#: The PostgreSQL advisory lock that serialises schema creation (an arbitrary constant).
+SCHEMA_LOCK_KEY = 0x15A6E47
 
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
@@ -113,8 +116,15 @@ class StoreBase:
         return self._dialect
 
     def create_all(self) -> None:
-        """Create missing tables (idempotent; there are no migrations yet)."""
-        Base.metadata.create_all(self._engine)
+        """Create missing tables (idempotent; there are no migrations yet).
+
+        Serialised across processes, since a service and its workers may start at the same time:
+        SQLite takes its write lock up front, PostgreSQL an advisory lock held to commit.
+        """
+        with self._engine.execution_options(lsagent_write=True).begin() as connection:
+            if self._dialect == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            Base.metadata.create_all(connection)
 
     def dispose(self) -> None:
         """Close pooled connections (tests and shutdown)."""
