@@ -5,8 +5,9 @@ SHELL := /bin/bash
 setup:
 	bash scripts/setup.sh
 
+# make demo DEMO_ARGS='--port-ls 8081 --data-dir /tmp/demo' passes options through.
 demo: setup
-	.venv/bin/lsagent demo
+	.venv/bin/lsagent demo $(DEMO_ARGS)
 
 test:
 	bash scripts/setup.sh --services

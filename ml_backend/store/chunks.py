@@ -17,9 +17,10 @@ from .schema import Chunk, Job
 
 
 class ChunkOps(StoreBase):
-    def add_chunks(self, job_id: str, chunks: Sequence[Sequence[int]]) -> int:
-        """Store the job's chunks as pending, numbered 0..n-1. Idempotent: chunks already
-        present are kept as they are. Returns how many were added."""
+    def add_chunks(self, job_id: str, chunks: Sequence[Sequence[int]], *, start: int = 0) -> int:
+        """Store the job's chunks as pending, numbered start..start+n-1 (so a planner can add
+        them a page at a time). Idempotent: chunks already present are kept as they are.
+        Returns how many were added."""
         rows = [
             {
                 "job_id": job_id,
@@ -28,7 +29,7 @@ class ChunkOps(StoreBase):
                 "status": "pending",
                 "attempts": 0,
             }
-            for index, task_ids in enumerate(chunks)
+            for index, task_ids in enumerate(chunks, start=start)
         ]
         if not rows:
             return 0

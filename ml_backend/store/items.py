@@ -4,7 +4,7 @@ counts stay exact whatever happens between processes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import BigInteger, bindparam, func, select, update
@@ -51,38 +51,13 @@ class ItemOps(StoreBase):
         by `error_class`, plus tokens and cost. `invalid_label` is the unknown label text the
         model answered; `api_error_kind` the HTTP status or exception class of an API error.
         """
-        outcome = _outcome(error_class)
-        validate.unit_interval(score, "score")
-        for name, value in (("tokens_in", tokens_in), ("tokens_out", tokens_out), ("cost", cost)):
-            validate.non_negative(value, name)
-        values = {
-            "job_id": job_id,
-            "task_id": task_id,
-            "labels": labels or {},
-            "confidence": confidence or {},
-            "score": score,
-            "error_class": error_class,
-            "error_detail": error_detail,
-            "invalid_label": invalid_label,
-            "api_error_kind": api_error_kind,
-            "raw_response": raw_response,
-            "meta": meta or {},
-            "tokens_in": tokens_in,
-            "tokens_out": tokens_out,
-            "cost": cost,
-            "latency_s": latency_s,
-            "attempts": attempts,
-            "prediction_id": None,
-            "pushed": False,
-            "created_at": clock.utcnow(),
-        }
-        deltas = {
-            "done": 1,
-            outcome: 1,
-            "tokens_in": tokens_in,
-            "tokens_out": tokens_out,
-            "cost": cost,
-        }
+        values = _row(
+            job_id, task_id, labels=labels, confidence=confidence, score=score, error_class=error_class,
+            error_detail=error_detail, invalid_label=invalid_label, api_error_kind=api_error_kind,
+            raw_response=raw_response, meta=meta, tokens_in=tokens_in, tokens_out=tokens_out, cost=cost,
+            latency_s=latency_s, attempts=attempts,
+        )
+        deltas = _deltas([values])
         try:
             with self._write() as session:
                 statement = (
@@ -95,6 +70,35 @@ class ItemOps(StoreBase):
                     return False
                 increment(session, job_id, deltas)
                 return True
+        except IntegrityError:
+            with self._read() as session:
+                if session.get(Job, job_id) is None:
+                    raise NotFoundError(f"no job with id {job_id!r}") from None
+            raise
+
+    def record_items(self, job_id: str, items: Sequence[Mapping[str, Any]]) -> list[int]:
+        """`record_item` for many tasks of one job, in one transaction with one counters UPDATE
+        (added for the job runner: per-item UPDATEs of the job's row serialise every worker
+        writing to it). Each mapping holds `task_id` and the keyword arguments of `record_item`.
+        Returns the ids of the tasks recorded now; tasks already recorded change nothing."""
+        rows = [_row(job_id, **item) for item in items]
+        if len({row["task_id"] for row in rows}) != len(rows):
+            raise StoreInputError("a batch of items names a task twice")
+        if not rows:
+            return []
+        statement = (
+            self._insert(Item)
+            .on_conflict_do_nothing(index_elements=["job_id", "task_id"])
+            .returning(Item.task_id)
+        )
+        try:
+            with self._write() as session:
+                new: set[int] = set()
+                for start in range(0, len(rows), BATCH // 10):
+                    new.update(session.scalars(statement.values(rows[start : start + BATCH // 10])))
+                if new:
+                    increment(session, job_id, _deltas([row for row in rows if row["task_id"] in new]))
+                return sorted(new)
         except IntegrityError:
             with self._read() as session:
                 if session.get(Job, job_id) is None:
@@ -182,6 +186,65 @@ class ItemOps(StoreBase):
             for start in range(0, len(rows), BATCH):
                 updated += session.execute(statement, rows[start : start + BATCH]).rowcount
         return updated
+
+
+def _row(
+    job_id: str,
+    task_id: int,
+    *,
+    labels: dict[str, list[str]] | None = None,
+    confidence: dict[str, float | None] | None = None,
+    score: float | None = None,
+    error_class: str | None = None,
+    error_detail: str = "",
+    invalid_label: str | None = None,
+    api_error_kind: str | None = None,
+    raw_response: str | None = None,
+    meta: dict[str, Any] | None = None,
+    tokens_in: int = 0,
+    tokens_out: int = 0,
+    cost: float = 0.0,
+    latency_s: float | None = None,
+    attempts: int = 1,
+) -> dict[str, Any]:
+    """An item's column values, checked (unknown error class, score outside [0, 1], negative usage)."""
+    _outcome(error_class)
+    validate.unit_interval(score, "score")
+    for name, value in (("tokens_in", tokens_in), ("tokens_out", tokens_out), ("cost", cost)):
+        validate.non_negative(value, name)
+    return {
+        "job_id": job_id,
+        "task_id": task_id,
+        "labels": labels or {},
+        "confidence": confidence or {},
+        "score": score,
+        "error_class": error_class,
+        "error_detail": error_detail,
+        "invalid_label": invalid_label,
+        "api_error_kind": api_error_kind,
+        "raw_response": raw_response,
+        "meta": meta or {},
+        "tokens_in": tokens_in,
+        "tokens_out": tokens_out,
+        "cost": cost,
+        "latency_s": latency_s,
+        "attempts": attempts,
+        "prediction_id": None,
+        "pushed": False,
+        "created_at": clock.utcnow(),
+    }
+
+
+def _deltas(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """What recording these items adds to the job's counters."""
+    deltas: dict[str, float] = {"done": len(rows), "tokens_in": 0, "tokens_out": 0, "cost": 0.0}
+    for row in rows:
+        outcome = _outcome(row["error_class"])
+        deltas[outcome] = deltas.get(outcome, 0) + 1
+        deltas["tokens_in"] += row["tokens_in"]
+        deltas["tokens_out"] += row["tokens_out"]
+        deltas["cost"] += row["cost"]
+    return deltas
 
 
 def _outcome(error_class: str | None) -> str:

@@ -1,0 +1,36 @@
+# The lsagent service (and, with another command, its RQ worker).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    LSAGENT_DATA_DIR=/data \
+    PORT=9090 \
+    WORKERS=1 \
+    THREADS=8
+
+RUN useradd --create-home --uid 10001 lsagent \
+    && mkdir -p /data \
+    && chown lsagent:lsagent /data
+
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+COPY pyproject.toml README.md* ./
+COPY ml_backend ml_backend
+COPY sync sync
+COPY prompt_templates prompt_templates
+RUN pip install --no-deps .
+
+USER lsagent
+VOLUME ["/data"]
+EXPOSE 9090
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '9090'), timeout=4)"
+
+# The same gunicorn settings as `lsagent serve` (ml_backend/cli/service.py): gthread workers, the
+# app preloaded so tables are created once, a timeout above the /predict budget, and unfinished
+# jobs resumed as soon as a worker starts. PORT, WORKERS and THREADS come from the environment.
+CMD ["gunicorn", "-c", "python:ml_backend.gunicorn_conf", "ml_backend.wsgi:app"]

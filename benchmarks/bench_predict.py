@@ -1,0 +1,158 @@
+"""Benchmark of /predict (not a test): latency p50/p99 for one cached task and for a batch of
+uncached tasks against the LLM simulator at a fixed latency.
+
+    .venv/bin/python benchmarks/bench_predict.py [--tasks 100] [--runs 5] [--latency-ms 200]
+                                                 [--concurrency 16] [--cached-repeats 200]
+
+Everything is real: the simulator runs as its own process (``python -m ml_backend.simulator``),
+the service runs under gunicorn (``lsagent serve``, 1 worker) on a SQLite store, and requests go
+over loopback HTTP. Agents are registered in the same store by this script, so no Label Studio is
+needed. Each uncached run uses a fresh agent (another seed: another agent id, so nothing is cached).
+
+The bound an uncached batch is compared with is the ideal of perfect scheduling:
+ceil(tasks / max_concurrency) * latency, i.e. waves of calls that each take exactly the latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ml_backend.modelconfig import ModelConfig  # noqa: E402
+from ml_backend.runtime import Runtime  # noqa: E402
+from ml_backend.settings import Settings  # noqa: E402
+
+SENTIMENT = """<View><Text name="text" value="$text"/>
+<Choices name="sentiment" toName="text"><Choice value="Positive"/><Choice value="Negative"/>
+<Choice value="Neutral"/></Choices></View>"""
+KEY = "bench-key"
+PROJECT = 1
+
+
+def start(command: list[str], env: dict[str, str], ready: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a process logging to ``log`` (a pipe nobody reads would fill up and block it) and wait
+    for the first log line matching ``ready`` (a regex with one group)."""
+    with open(log, "wb") as output:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        match = re.search(ready, log.read_text(errors="replace"))
+        if match:
+            return process, match.group(1)
+        time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"{' '.join(command[2:4])} did not start; see {log}")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def register(runtime: Runtime, seed: int, concurrency: int, tasks: list[dict]) -> str:
+    config = ModelConfig(model="sim-small", seed=seed, max_concurrency=concurrency, api_key_env="BENCH_LLM_KEY")
+    record, _ = runtime.register_agent(project=PROJECT, name=f"bench{seed}", config=config,
+                                       label_config=SENTIMENT, sample_tasks=tasks[:1])
+    runtime.store.activate(PROJECT, record.id)
+    return record.model_version
+
+
+def predict(url: str, tasks: list[dict]) -> tuple[float, dict]:
+    started = time.perf_counter()
+    response = requests.post(f"{url}/predict", json={"tasks": tasks, "project": f"{PROJECT}.1700000000"}, timeout=200)
+    elapsed = time.perf_counter() - started
+    response.raise_for_status()
+    return elapsed, response.json()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--latency-ms", type=float, default=200.0)
+    parser.add_argument("--concurrency", type=int, default=16, help="the agents' max_concurrency")
+    parser.add_argument("--cached-repeats", type=int, default=200)
+    args = parser.parse_args()
+
+    data_dir = Path(tempfile.mkdtemp(prefix="lsagent-bench-"))
+    env = {**os.environ, "LSAGENT_SIM_API_KEY": KEY, "BENCH_LLM_KEY": KEY, "LSAGENT_DATA_DIR": str(data_dir),
+           "PYTHONPATH": str(REPO), "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
+    env.pop("DATABASE_URL", None)
+    simulator, sim_url = start([sys.executable, "-m", "ml_backend.simulator", "--port", "0",
+                                "--latency-ms", str(args.latency_ms)], env, r"listening on (http://\S+/v1)",
+                                data_dir / "simulator.log")
+    env["OPENAI_BASE_URL"] = sim_url
+    os.environ.update(BENCH_LLM_KEY=KEY)
+    runtime = Runtime(Settings.from_env(env))  # tables first: SQLite refuses two processes creating them at once
+    processes = [simulator]
+    try:
+        port = free_port()
+        service, _ = start([sys.executable, "-c", "from ml_backend.cli import main; main()", "serve", "--port",
+                            str(port), "--workers", "1", "--threads", "8"], env, r"(lsagent service on)",
+                           data_dir / "service.log")
+        processes.append(service)
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url)
+        report(args, url, runtime)
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def report(args: argparse.Namespace, url: str, runtime: Runtime) -> None:
+    batch = [{"id": i, "project": PROJECT, "data": {"text": f"Review {i}: it was {'good' if i % 2 else 'bad'}."}}
+             for i in range(1, args.tasks + 1)]
+    register(runtime, 0, args.concurrency, batch)
+    predict(url, batch[:1])
+    cached = [predict(url, batch[:1])[0] for _ in range(args.cached_repeats)]
+    uncached = []
+    for run in range(1, args.runs + 1):
+        register(runtime, run, args.concurrency, batch)
+        elapsed, answer = predict(url, batch)
+        assert all("result" in entry for entry in answer["results"]), "a task came back without result"
+        uncached.append(elapsed)
+    ideal = math.ceil(args.tasks / args.concurrency) * args.latency_ms / 1000
+    print(f"/predict, service under gunicorn (1 worker x 8 threads), simulator latency {args.latency_ms:.0f} ms")
+    print(f"cached, 1 task, {len(cached)} requests: p50 {percentile(cached, .5) * 1000:.1f} ms, "
+          f"p99 {percentile(cached, .99) * 1000:.1f} ms")
+    print(f"uncached, {args.tasks} tasks, max_concurrency {args.concurrency}, {len(uncached)} runs: "
+          f"p50 {percentile(uncached, .5):.2f} s, p99 {percentile(uncached, .99):.2f} s "
+          f"(runs: {', '.join(f'{v:.2f}' for v in uncached)})")
+    print(f"ideal bound ceil({args.tasks}/{args.concurrency}) x {args.latency_ms / 1000:.1f} s = {ideal:.2f} s; "
+          f"p50/ideal = {statistics.median(uncached) / ideal:.2f}")
+
+
+def _wait_healthy(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise SystemExit("the service did not become healthy")
+
+
+if __name__ == "__main__":
+    main()

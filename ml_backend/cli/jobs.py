@@ -1,0 +1,201 @@
+"""``lsagent jobs ...`` (clients of the service's jobs API) and ``lsagent worker`` (runs chunks)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from ml_backend.cli.output import client, console, emit, json_option, key_values
+from ml_backend.cli.report import report_command
+from ml_backend.client import Client
+
+FINAL = ("done", "failed", "cancelled")
+POLL_S = 0.5
+PROJECT_OPTION = click.option(
+    "--project", type=click.IntRange(1), help="Another project with the same labels (default: the agent's)."
+)
+ERRORS = ("format_error", "invalid_label", "api_error", "context_overflow", "empty_input")
+
+
+@click.group("jobs")
+def jobs_group() -> None:
+    """Annotation jobs: an agent labels a subset of its project's tasks."""
+
+
+@jobs_group.command("run")
+@click.option("--agent", required=True, help="Agent id, id prefix or model_version.")
+@click.option("--subset", default="all", show_default=True, help="all | unlabeled | ids:1,2,3 | view:<view id>")
+@PROJECT_OPTION
+@click.option("--wait", is_flag=True, help="Follow the job with a progress bar, then show its summary.")
+@json_option
+def run_command(agent: str, subset: str, project: int | None, wait: bool, as_json: bool) -> None:
+    """Start a job; prints its id (with --wait: progress, then the summary)."""
+    service = client()
+    job = service.run_job(agent, subset, project=project)
+    if not wait:
+        emit(job, as_json, lambda data: click.echo(data["id"]))
+        return
+    job = follow(service, job, progress=not as_json)
+    emit(job, as_json, render_job)
+    if job["status"] != "done":
+        sys.exit(1)
+
+
+@jobs_group.command("show")
+@click.argument("job_id")
+@json_option
+def show_command(job_id: str, as_json: bool) -> None:
+    """A job's status, counts and (once ended) its summary."""
+    emit(client().job(job_id), as_json, render_job)
+
+
+@jobs_group.command("list")
+@click.option("--project", type=int, required=True, help="Label Studio project id.")
+@json_option
+def list_command(project: int, as_json: bool) -> None:
+    """The project's jobs, newest first."""
+    jobs = client().jobs(project)
+    emit({"jobs": jobs}, as_json, lambda data: _render_list(data["jobs"]))
+
+
+@jobs_group.command("cancel")
+@click.argument("job_id")
+@json_option
+def cancel_command(job_id: str, as_json: bool) -> None:
+    """Stop a queued or running job (finished predictions are still written)."""
+    emit(client().cancel(job_id), as_json, render_job)
+
+
+@jobs_group.command("estimate")
+@click.option("--agent", required=True, help="Agent id, id prefix or model_version.")
+@click.option("--subset", default="all", show_default=True, help="all | unlabeled | ids:1,2,3 | view:<view id>")
+@PROJECT_OPTION
+@json_option
+def estimate_command(agent: str, subset: str, project: int | None, as_json: bool) -> None:
+    """Estimate tokens and cost from the real prompts of the subset (nothing is sent to the model)."""
+    emit(client().estimate(agent, subset, project=project), as_json, _render_estimate)
+
+
+@click.command("worker")
+@click.option("--queue", default=None, help="RQ queue to work on (default: $LSAGENT_QUEUE or 'lsagent').")
+@click.option("--burst", is_flag=True, help="Exit once the queue is empty and the chunks in hand are done.")
+def worker_command(queue: str | None, burst: bool) -> None:
+    """Run chunks of annotation jobs from Redis (needs REDIS_URL, DATABASE_URL, LABEL_STUDIO_*)."""
+    from ml_backend.worker import WorkerConfigError, work
+
+    try:
+        drained = work(queue, burst)
+    except WorkerConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    sys.exit(0 if drained else 1)
+
+
+jobs_group.add_command(report_command)
+
+COMMANDS = [jobs_group, worker_command]
+
+
+# --- following a job ------------------------------------------------------------------------
+
+class _Rate(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:.1f} tasks/s" if speed else "- tasks/s", style="cyan")
+
+
+def follow(service: Client, job: dict[str, Any], progress: bool) -> dict[str, Any]:
+    """Poll the job until it ends; with ``progress``, a live bar (done/total, rate, ETA,
+    errors, tokens, cost). Ctrl-C stops following, not the job."""
+    if not progress:
+        while job["status"] not in FINAL:
+            time.sleep(POLL_S)
+            job = service.job(job["id"])
+        return job
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), _Rate(),
+               TimeRemainingColumn(), TextColumn("{task.fields[extra]}"))
+    try:
+        with Progress(*columns, console=console, transient=False) as bar:
+            task = bar.add_task(f"job {job['id'][:8]}", total=None, extra="")
+            while True:
+                bar.update(task, total=job["total"] or None, completed=job["counts"]["done"], extra=_extra(job))
+                if job["status"] in FINAL:
+                    return job
+                time.sleep(POLL_S)
+                job = service.job(job["id"])
+    except KeyboardInterrupt:
+        console.print(f"stopped following; the job goes on: lsagent jobs show {job['id']}")
+        sys.exit(130)
+
+
+def _extra(job: dict[str, Any]) -> str:
+    errors = sum(job["counts"][name] for name in ERRORS)
+    return (f"{job['status']} · errors {errors} · tokens {job['tokens_in']:,}/{job['tokens_out']:,} · "
+            f"${job['cost']:.4f}")
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+def render_job(job: dict[str, Any]) -> None:
+    counts = job["counts"]
+    console.print(f"[bold]job {job['id']}[/bold] {job['status']}: {counts['done']}/{job['total']} task(s), "
+                  f"agent {job['model_version']}, project {job['project']}, subset {job['subset']}")
+    if job.get("error"):
+        console.print(f"[red]{job['error']}[/red]", highlight=False)
+    if job.get("project_model_version_set"):
+        console.print(f"Label Studio project {job['project']} model_version set to [bold]{job['model_version']}"
+                      "[/bold]: the Data Manager score column and filters show this agent's predictions")
+    summary = job.get("summary")
+    if summary:
+        _render_summary(summary)
+    else:
+        console.print("  " + " · ".join(f"{name} {value}" for name, value in counts.items() if value))
+
+
+def _render_summary(summary: dict[str, Any]) -> None:
+    counts = " · ".join(f"{name} {value}" for name, value in summary["counts"].items())
+    console.print(f"  outcomes: {counts}")
+    for control, labels in summary["labels"].items():
+        shown = ", ".join(f"{label} {n}" for label, n in sorted(labels.items(), key=lambda item: -item[1]))
+        console.print(f"  labels ({control}): {shown}")
+    _render_histogram(summary["confidence_histogram"], summary.get("mean_confidence"))
+    if summary["invalid_labels"]:
+        shown = ", ".join(f"{entry['label']!r} ×{entry['count']}" for entry in summary["invalid_labels"])
+        console.print(f"  invalid labels: {shown}", highlight=False)
+    if summary["api_errors"]:
+        console.print("  API errors: " + ", ".join(f"{kind} {n}" for kind, n in summary["api_errors"].items()))
+    console.print(f"  tokens in {summary['tokens_in']:,} · out {summary['tokens_out']:,} · cost "
+                  f"${summary['cost']:.4f} ({summary['price_source']})", highlight=False)
+    rate = summary.get("throughput_per_s")
+    console.print(f"  wall time {summary['wall_time_s']:.1f} s · {rate if rate is not None else '-'} tasks/s · "
+                  f"predictions written {summary['predictions_written']}")
+
+
+def _render_histogram(bins: list[dict[str, Any]], mean: float | None) -> None:
+    peak = max((entry["count"] for entry in bins), default=0)
+    if not peak:
+        return
+    console.print(f"  confidence (mean {mean}):")
+    for entry in bins:
+        bar = "█" * round(30 * entry["count"] / peak)
+        console.print(f"    {entry['from']:.1f}-{entry['to']:.1f} {bar} {entry['count']}")
+
+
+def _render_list(jobs: list[dict[str, Any]]) -> None:
+    table = Table("id", "status", "agent", "subset", "done/total", "labeled", "errors", "cost", "created")
+    for job in jobs:
+        errors = sum(job["counts"][name] for name in ERRORS)
+        table.add_row(job["id"][:12], job["status"], job["model_version"] or job["agent_id"][:8], job["subset"],
+                      f"{job['counts']['done']}/{job['total']}", str(job["counts"]["labeled"]), str(errors),
+                      f"${job['cost']:.4f}", (job["created_at"] or "")[:19])
+    console.print(table)
+
+
+def _render_estimate(data: dict[str, Any]) -> None:
+    key_values({key: value for key, value in data.items() if key != "estimate"},
+               title=f"ESTIMATE for {data['model_version']} on {data['subset']}")

@@ -1,0 +1,205 @@
+"""``lsagent review create``, ``lsagent verification sync|show`` and ``lsagent export``: the human
+half of the workflow, through the service's REST API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich import box
+from rich.table import Table
+
+from ml_backend.cli.output import client, console, emit, json_option
+
+PROBABILITY = click.FloatRange(0.0, 1.0)
+KIND_OPTIONS = ("lowest", "label", "keyword", "errors", "disagree_with", "audit")
+
+
+@click.group("review")
+def review_group() -> None:
+    """Review views: Data Manager tabs with only the tasks worth a human look."""
+
+
+@review_group.command("create")
+@click.option("--job", required=True, help="Job id.")
+@click.option("--threshold", type=PROBABILITY,
+              help="Tasks with a confidence below T; with --audit, the acceptance threshold (default: recommended).")
+@click.option("--lowest", type=click.IntRange(min=1), help="The K least confident tasks.")
+@click.option("--label", help="Tasks the agent labelled L (label value or display text).")
+@click.option("--keyword", help="Tasks whose text contains W (case-insensitive).")
+@click.option("--errors", is_flag=True, help="Tasks the agent failed on.")
+@click.option("--disagree-with", metavar="JOB2", help="Tasks where this job's agent and JOB2's chose differently.")
+@click.option("--audit", type=click.IntRange(min=1), metavar="N",
+              help="A random sample of N tasks accepted at or above the threshold.")
+@click.option("--seed", type=int, help="Seed of the audit sample (default 0).")
+@click.option("--title", help="View title (default: derived from the job, kind and parameters).")
+@json_option
+def create_command(job: str, threshold: float | None, seed: int | None, title: str | None, as_json: bool,
+                   **choices: Any) -> None:
+    """Create (or update) a review view and print its id and URL."""
+    kind = _kind(threshold, choices)
+    if seed is not None and kind != "audit":
+        raise click.UsageError("--seed only goes with --audit")
+    options = {"threshold": threshold, "lowest": choices["lowest"], "label": choices["label"],
+               "keyword": choices["keyword"], "other_job": choices["disagree_with"], "audit": choices["audit"],
+               "seed": seed, "title": title}
+    emit(client().create_review(job, kind, **options), as_json, _show_review)
+
+
+def _kind(threshold: float | None, choices: dict[str, Any]) -> str:
+    """The one kind of review asked for; --threshold alone is a kind, with --audit its threshold."""
+    given = [name for name in KIND_OPTIONS if choices[name] not in (None, False)]
+    if len(given) > 1:
+        raise click.UsageError(f"choose one kind of review, not {' and '.join('--' + g.replace('_', '-') for g in given)}")
+    if not given:
+        if threshold is None:
+            raise click.UsageError("choose a review: --threshold, --lowest, --label, --keyword, --errors, "
+                                   "--disagree-with or --audit")
+        return "threshold"
+    if threshold is not None and given[0] != "audit":
+        raise click.UsageError("--threshold goes alone, or with --audit as its acceptance threshold")
+    return "disagree" if given[0] == "disagree_with" else given[0]
+
+
+def _show_review(data: dict[str, Any]) -> None:
+    action = "created" if data["created"] else "updated"
+    console.print(f"view [bold]{data['view_id']}[/bold] {action}: {data['title']}", highlight=False)
+    console.print(data["url"], highlight=False, soft_wrap=True)
+    console.print(f"{len(data['task_ids'])} task(s) to review, ordered by "
+                  f"{'ascending confidence' if data['ordering'] == 'predictions_score' else 'task id'}")
+    if data["kind"] == "audit":
+        console.print(f"audit sample of {len(data['sample'])} among {data['accepted']} task(s) accepted at "
+                      f">= {data['threshold']:g} (seed {data['seed']})")
+
+
+@click.group("verification")
+def verification_group() -> None:
+    """What annotators decided about the agent's labels, and how far to trust the rest."""
+
+
+@verification_group.command("sync")
+@click.option("--job", required=True, help="Job id.")
+@json_option
+def sync_command(job: str, as_json: bool) -> None:
+    """Read the job's annotated tasks from Label Studio and record confirmed/corrected verdicts."""
+    emit(client().sync_verification(job), as_json, lambda data: console.print(
+        f"{data['synced']} verified task(s): {data['confirmed']} confirmed, {data['corrected']} corrected"
+        f"{_failed_note(data['failed_tasks'])}; {data['removed']} stale verdict(s) removed", highlight=False))
+
+
+def _failed_note(count: int) -> str:
+    return f", {count} the agent had failed on" if count else ""
+
+
+@verification_group.command("show")
+@click.option("--job", required=True, help="Job id.")
+@click.option("--target", type=PROBABILITY, default=0.95, show_default=True, help="Target accuracy.")
+@json_option
+def show_command(job: str, target: float, as_json: bool) -> None:
+    """Accuracy on verified tasks, by confidence band, AUROC, ECE, threshold and audit estimate."""
+    emit(client().verification(job, target), as_json, _show_figures)
+
+
+def _show_figures(data: dict[str, Any]) -> None:
+    console.print(f"[bold]verification of job {data['job']}[/bold] ({data['model_version']})", highlight=False)
+    overview = Table(show_header=False, box=None)
+    accuracy = data["accuracy"]
+    rows = [
+        ("verified tasks", str(data["verified"])),
+        ("confirmed", str(data["confirmed"])),
+        ("corrected", str(data["corrected"])),
+        ("accuracy (95% interval)", _accuracy(accuracy) if accuracy["available"] else accuracy["reason"]),
+        ("AUROC", _number(data["auroc"])),
+        ("expected calibration error", _number(data["ece"])),
+        ("tasks labelled by the agent or failed", str(data["labelled"])),
+    ]
+    if data["failed_verified"]:
+        rows.append(("annotated tasks the agent failed on", str(data["failed_verified"])))
+    for key, value in rows:
+        overview.add_row(f"[bold]{key}[/bold]", value)
+    console.print(overview)
+    console.print(_bands(data["bands"]))
+    _show_recommendation(data["recommendation"])
+    _show_audit(data)
+
+
+def _bands(bands: list[dict[str, Any]]) -> Table:
+    table = _table("accuracy by confidence band", "confidence", "verified", "confirmed", "accuracy", "95% interval",
+                   "mean conf.")
+    for band in bands:
+        upper = "]" if band["high"] >= 1.0 else ")"
+        table.add_row(f"[{band['low']:.2f}, {band['high']:.2f}{upper}", str(band["n"]), str(band["correct"]),
+                      _number(band["accuracy"]), _interval(band["interval"]), _number(band["mean_confidence"]))
+    return table
+
+
+def _show_recommendation(recommendation: dict[str, Any]) -> None:
+    """The two standards side by side; a standard the data cannot meet yet says why below."""
+    table = _table(f"threshold for a target accuracy of {recommendation['target']:g}", "standard", "threshold",
+                   "verified", "accuracy", "95% interval", "to humans")
+    table.caption = ("Wilson (recommended): the low end of the 95% interval reaches the target; "
+                     "verified: confirmed/verified tasks at or above the threshold")
+    reasons = []
+    for name, label in (("wilson", "Wilson"), ("point", "observed")):
+        found = recommendation[name]
+        if not found["available"]:
+            table.add_row(label, "-", "-", "-", "-", "-")
+            reasons.append(f"{label}: {found['reason']}")
+            continue
+        share = "" if found["human_share"] is None else f" ({found['human_share']:.1%})"
+        table.add_row(label, f"{found['threshold']:.4g}", f"{found['correct']}/{found['n']}",
+                      _number(found["accuracy"]), _interval(found["interval"]), f"{found['to_humans']}{share}")
+    console.print(table)
+    for reason in reasons:
+        console.print(reason, highlight=False)
+
+
+def _table(title: str, *headers: str) -> Table:
+    """A table whose figures never wrap (headers may)."""
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    for header in headers:
+        table.add_column(header, no_wrap=True)
+    return table
+
+
+def _show_audit(data: dict[str, Any]) -> None:
+    audit = data["audit"]
+    if not audit["available"]:
+        console.print(f"[bold]final dataset accuracy (audit):[/bold] not available: {audit['reason']}", highlight=False)
+        return
+    console.print(
+        f"[bold]final dataset accuracy (audit at >= {data['threshold']:g}):[/bold] {audit['accuracy']:.4f} "
+        f"{_interval(audit['interval'])}; audit {audit['audit_correct']}/{audit['audit_n']} confirmed "
+        f"of {audit['accepted']} accepted, {audit['human']} left to humans", highlight=False)
+
+
+def _accuracy(figure: dict[str, Any]) -> str:
+    return f"{figure['accuracy']:.4f} {_interval(figure['interval'])} ({figure['correct']}/{figure['n']})"
+
+
+def _interval(interval: dict[str, float] | None) -> str:
+    return "-" if interval is None else f"[{interval['low']:.3f}, {interval['high']:.3f}]"
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+@click.command("export")
+@click.option("--job", required=True, help="Job id.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("--threshold", type=PROBABILITY, help="Keep the agent's label at or above this confidence.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Write to this file instead of standard output.")
+def export_command(job: str, fmt: str, threshold: float | None, output: Path | None) -> None:
+    """Final labels, one row per task, with their source: human, llm (agent kept) or none."""
+    body = client().export(job, fmt, threshold)
+    if output is None:
+        click.echo(body, nl=False)
+        return
+    output.write_text(body, encoding="utf-8")
+    console.print(f"wrote {output}", highlight=False)
+
+
+COMMANDS = [review_group, verification_group, export_command]

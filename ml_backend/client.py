@@ -1,0 +1,219 @@
+"""Python client of the service's admin REST API, for notebooks, scripts and the CLI.
+
+It speaks only HTTP to the service, which owns all state, so a notebook and the CLI always see
+the same agents and jobs. Results are the service's JSON wrapped in ``ml_backend.display``
+classes: still dicts, shown as tables in Jupyter.
+
+    from ml_backend.client import Client
+    lsa = Client("http://localhost:9090")
+    agent = lsa.create_agent(project=1, name="sentiment", model="gpt-4o-mini", activate=True)
+    job = lsa.run_job(agent["id"], wait=True)      # a Job; its .summary renders as tables
+    lsa.verification(job["id"])                    # VerificationFigures
+    lsa.save_report(job["id"], "report.html")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from ml_backend.display import Job, JobSummary, Record, Records, VerificationFigures
+
+DEFAULT_URL = "http://localhost:9090"
+FINAL_STATUSES = ("done", "failed", "cancelled")
+AGENT_COLUMNS = ("model_version", "id", "project", "config.model", "created_at")
+JOB_COLUMNS = ("id", "status", "model_version", "project", "subset", "counts.done", "total", "cost", "created_at")
+
+
+class ServiceError(RuntimeError):
+    """The service answered with an error, or could not be reached.
+
+    ``status`` is the HTTP status (None: no answer); ``payload`` the service's JSON error
+    (``{"error", "message"}``, plus ``"check"`` for a failed agent validation).
+    """
+
+    def __init__(self, message: str, status: int | None = None, payload: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.payload = payload or {}
+
+
+class Client:
+    """One method per CLI operation; ``Client()`` reads LSAGENT_URL and BASIC_AUTH_* like the CLI."""
+
+    def __init__(self, url: str | None = None, auth: tuple[str, str] | None = None, timeout: float = 120.0) -> None:
+        self.url = (url or os.environ.get("LSAGENT_URL") or DEFAULT_URL).rstrip("/")
+        if auth is None and os.environ.get("BASIC_AUTH_USER") and os.environ.get("BASIC_AUTH_PASS"):
+            auth = (os.environ["BASIC_AUTH_USER"], os.environ["BASIC_AUTH_PASS"])
+        self.timeout = timeout
+        self._session = requests.Session()
+        self._session.auth = auth
+
+    def __repr__(self) -> str:
+        return f"Client({self.url!r})"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._session.close()
+
+    def health(self) -> Record:
+        """The service's /health: version, and whether store, queue and LLM endpoint answer."""
+        return Record(self._request("GET", "/health"))
+
+    # --- agents ------------------------------------------------------------------------------
+
+    def create_agent(self, project: int, name: str, model: str, **options: Any) -> Record:
+        """Register (validate and store) an agent; the same configuration twice is the same agent.
+        ``options``: instructions, template, temperature, max_tokens, base_url, api_key_env, ...,
+        activate=True to make it the project's active agent."""
+        body = {"project": project, "name": name, "model": model}
+        body.update({key: value for key, value in options.items() if value is not None})
+        return Record(self._request("POST", "/api/agents", json=body))
+
+    def agents(self, project: int | None = None) -> Records:
+        params = {"project": project} if project is not None else None
+        found = self._request("GET", "/api/agents", params=params)["agents"]
+        return Records((Record(agent) for agent in found), AGENT_COLUMNS)
+
+    def agent(self, agent: str) -> Record:
+        """An agent by id, unique id prefix or model_version."""
+        return Record(self._request("GET", f"/api/agents/{agent}"))
+
+    def preview(self, agent: str, limit: int = 3, task_ids: list[int] | None = None) -> Record:
+        """The exact prompts the agent would send for some of its project's tasks."""
+        body: dict[str, Any] = {"limit": limit}
+        if task_ids:
+            body["task_ids"] = task_ids
+        return Record(self._request("POST", f"/api/agents/{agent}/preview", json=body))
+
+    def activate(self, project: int, agent: str) -> Record:
+        return Record(self._request("PUT", f"/api/projects/{project}/agent", json={"agent": agent}))
+
+    def active_agent(self, project: int) -> Record:
+        return Record(self._request("GET", f"/api/projects/{project}/agent"))
+
+    # --- jobs --------------------------------------------------------------------------------
+
+    def run_job(self, agent: str, subset: str = "all", *, project: int | None = None, wait: bool = False,
+                timeout: float | None = None, on_progress: Callable[[Job], None] | None = None) -> Job:
+        """Start a job (subset: all | unlabeled | ids:1,2,3 | view:V) on the agent's project or on
+        ``project`` (same controls and labels); with ``wait``, return it ended."""
+        job = Job(self._request("POST", "/api/jobs", json=_job_request(agent, subset, project)))
+        return self.wait(job["id"], timeout=timeout, on_progress=on_progress) if wait else job
+
+    def wait(self, job: str, *, timeout: float | None = None, poll: float = 0.5,
+             on_progress: Callable[[Job], None] | None = None) -> Job:
+        """Poll a job until it is done, failed or cancelled; ``on_progress`` sees every poll.
+        Raises TimeoutError (the job goes on) when ``timeout`` seconds pass first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            current = self.job(job)
+            if on_progress is not None:
+                on_progress(current)
+            if current["status"] in FINAL_STATUSES:
+                return current
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {current['id']} is still {current['status']} after {timeout:g} s")
+            time.sleep(poll)
+
+    def estimate(self, agent: str, subset: str = "all", *, project: int | None = None) -> Record:
+        """Tokens and cost of a job from the real prompts; nothing is sent to the model."""
+        return Record(self._request("POST", "/api/jobs/estimate", json=_job_request(agent, subset, project)))
+
+    def jobs(self, project: int | None = None) -> Records:
+        params = {"project": project} if project is not None else None
+        found = self._request("GET", "/api/jobs", params=params)["jobs"]
+        return Records((Job(job) for job in found), JOB_COLUMNS)
+
+    def job(self, job: str) -> Job:
+        return Job(self._request("GET", f"/api/jobs/{job}"))
+
+    def summary(self, job: str) -> JobSummary | None:
+        """The job's persisted summary once it has ended (None while it runs)."""
+        return self.job(job).summary
+
+    def cancel(self, job: str) -> Job:
+        return Job(self._request("POST", f"/api/jobs/{job}/cancel"))
+
+    def report(self, job: str, target: float = 0.95) -> str:
+        """The job's self-contained HTML report."""
+        return self._request("GET", f"/api/jobs/{job}/report", params={"target": target}, raw=True)
+
+    def save_report(self, job: str, path: str | Path, target: float = 0.95) -> Path:
+        """Write the job's HTML report to ``path``; returns the path."""
+        path = Path(path)
+        path.write_text(self.report(job, target), encoding="utf-8")
+        return path
+
+    # --- reviews, verification, export ---------------------------------------------------------
+
+    def create_review(self, job: str, kind: str, **options: Any) -> Record:
+        """A review view in Label Studio's Data Manager (the same review again updates its view).
+        kind: threshold | lowest | label | keyword | errors | disagree | audit; options:
+        threshold, lowest, label, keyword, other_job, audit, seed, title."""
+        body = {"job": job, "kind": kind}
+        body.update({key: value for key, value in options.items() if value is not None})
+        return Record(self._request("POST", "/api/reviews", json=body))
+
+    def sync_verification(self, job: str) -> Record:
+        """Pull the annotations of the job's tasks from Label Studio and record the verdicts."""
+        return Record(self._request("POST", f"/api/jobs/{job}/verification/sync"))
+
+    def verification(self, job: str, target: float = 0.95) -> VerificationFigures:
+        return VerificationFigures(self._request("GET", f"/api/jobs/{job}/verification", params={"target": target}))
+
+    def export(self, job: str, fmt: str = "jsonl", threshold: float | None = None) -> str:
+        """The final labels, one row per task, as the file body (jsonl or csv)."""
+        params: dict[str, Any] = {"format": fmt}
+        if threshold is not None:
+            params["threshold"] = threshold
+        return self._request("GET", f"/api/jobs/{job}/export", params=params, raw=True)
+
+    def export_rows(self, job: str, threshold: float | None = None) -> Records:
+        """The export as records (one per task), e.g. for ``pandas.DataFrame(rows)``."""
+        lines = self.export(job, "jsonl", threshold).splitlines()
+        return Records(Record(json.loads(line)) for line in lines if line.strip())
+
+    def _request(self, method: str, path: str, *, raw: bool = False, **kwargs: Any) -> Any:
+        try:
+            response = self._session.request(method, self.url + path, timeout=self.timeout, **kwargs)
+        except requests.RequestException as exc:
+            raise ServiceError(f"cannot reach the lsagent service at {self.url} ({type(exc).__name__}); "
+                               "is `lsagent serve` running, and is LSAGENT_URL right?") from None
+        if response.status_code >= 400:
+            payload = _json_or_none(response) or {}
+            message = payload.get("message") or response.text[:200] or response.reason
+            raise ServiceError(f"{response.status_code}: {message}", response.status_code, payload)
+        if raw:
+            return response.text
+        body = _json_or_none(response)
+        if body is None:
+            raise ServiceError(f"{self.url}{path} did not answer a JSON object: is LSAGENT_URL the lsagent "
+                               "service?", response.status_code)
+        return body
+
+
+def _json_or_none(response: requests.Response) -> dict[str, Any] | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _job_request(agent: str, subset: str, project: int | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"agent": agent, "subset": subset}
+    if project is not None:
+        body["project"] = project
+    return body

@@ -1,0 +1,89 @@
+"""The jobs routes in the service's OpenAPI document (``/api/openapi.json`` merges these)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ml_backend.store import COUNTERS
+
+Schema = dict[str, Any]
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _op(summary: str, status: int, description: str, schema: Schema, errors: tuple[int, ...],
+        body: Schema | None = None, params: tuple[Schema, ...] = ()) -> Schema:
+    json = {"content": {"application/json": {"schema": schema}}}
+    responses: Schema = {str(status): {"description": description, **json}}
+    for code in errors:
+        responses[str(code)] = _CONFLICT if code == 409 else {"$ref": f"#/components/responses/E{code}"}
+    op: Schema = {"summary": summary, "responses": responses}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    if params:
+        op["parameters"] = list(params)
+    return op
+
+
+_CONFLICT = {"description": "the job has already ended",
+             "content": {"application/json": {"schema": _ref("Error")}}}
+_JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}, "description": "job id"}
+_PROJECT = {"name": "project", "in": "query", "required": False, "schema": {"type": "integer"},
+            "description": "only this project's jobs"}
+_SUBSET = {"type": "string", "default": "all", "description": "all | unlabeled | ids:1,2,3 | view:<view id>",
+           "pattern": r"^(all|unlabeled|ids:\d+(,\d+)*|view:\d+)$"}
+_NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+OPENAPI_SCHEMAS: dict[str, Schema] = {
+    "JobRequest": {"type": "object", "required": ["agent"], "additionalProperties": False, "properties": {
+        "agent": {"type": "string", "description": "agent id, unique id prefix or model_version"},
+        "subset": _SUBSET,
+        "project": {"type": "integer", "minimum": 1,
+                    "description": "another project with the same controls and labels (default: the agent's)"}}},
+    "Job": {"type": "object", "required": ["id", "agent_id", "project", "subset", "status", "counts"], "properties": {
+        "id": {"type": "string"}, "agent_id": {"type": "string"}, "model_version": {"type": ["string", "null"]},
+        "project": {"type": "integer"}, "subset": {"type": "string"},
+        "status": {"enum": ["queued", "running", "done", "failed", "cancelled"]},
+        "total": {"type": "integer"},
+        "counts": {"type": "object", "properties": {name: {"type": "integer"} for name in COUNTERS}},
+        "tokens_in": {"type": "integer"}, "tokens_out": {"type": "integer"},
+        "cost": {"type": "number", "description": "USD"},
+        "created_at": {"type": "string", "format": "date-time"}, "started_at": _NULLABLE_TIME,
+        "finished_at": _NULLABLE_TIME, "error": {"type": ["string", "null"]},
+        "summary": {"oneOf": [_ref("JobSummary"), {"type": "null"}]},
+        "project_model_version_set": {"type": "boolean", "description": "the project's model_version is the "
+                                      "agent's, so the Data Manager score column and filters show it"}}},
+    "JobSummary": {"type": "object", "properties": {
+        "counts": {"type": "object"}, "labels": {"type": "object", "description": "{control: {label: n}}"},
+        "confidence_histogram": {"type": "array", "items": {"type": "object", "properties": {
+            "from": {"type": "number"}, "to": {"type": "number"}, "count": {"type": "integer"}}}},
+        "invalid_labels": {"type": "array", "items": {"type": "object", "properties": {
+            "label": {"type": "string"}, "count": {"type": "integer"}}}},
+        "api_errors": {"type": "object", "description": "{error class: n}"},
+        "tokens_in": {"type": "integer"}, "tokens_out": {"type": "integer"}, "cost": {"type": "number"},
+        "price_source": {"type": "string"}, "predictions_written": {"type": "integer"},
+        "wall_time_s": {"type": "number"}, "throughput_per_s": {"type": ["number", "null"]}}},
+    "JobList": {"type": "object", "properties": {"jobs": {"type": "array", "items": _ref("Job")}}},
+    "JobEstimate": {"type": "object", "properties": {
+        "estimate": {"const": True}, "tasks": {"type": "integer"}, "cached_tasks": {"type": "integer"},
+        "empty_input_tasks": {"type": "integer"}, "billable_tasks": {"type": "integer"},
+        "prompt_tokens": {"type": "integer"}, "expected_output_tokens": {"type": "integer"},
+        "cost": {"type": "number"}, "currency": {"const": "USD"}, "price_source": {"type": "string"},
+        "note": {"type": "string"}}},
+}
+
+OPENAPI_PATHS: dict[str, Schema] = {
+    "/api/jobs": {
+        "post": _op("Start an annotation job of an agent on a subset of its project", 202, "job queued",
+                    _ref("Job"), (400, 401, 404, 413, 503), body=_ref("JobRequest")),
+        "get": _op("List jobs, newest first", 200, "jobs", _ref("JobList"), (400, 401), params=(_PROJECT,))},
+    "/api/jobs/estimate": {"post": _op(
+        "Estimate a job's tokens and cost from the real prompts of the subset", 200, "estimate",
+        _ref("JobEstimate"), (400, 401, 404, 413, 500, 503), body=_ref("JobRequest"))},
+    "/api/jobs/{job_id}": {"get": _op("Show a job: progress, counts, and its summary once ended", 200, "job",
+                                      _ref("Job"), (401, 404), params=(_JOB_ID,))},
+    "/api/jobs/{job_id}/cancel": {"post": _op("Cancel a queued or running job", 200, "cancelled job", _ref("Job"),
+                                              (401, 404, 409), params=(_JOB_ID,))},
+}

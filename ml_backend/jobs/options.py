@@ -1,0 +1,74 @@
+"""Knobs of the job machinery, read from the environment by the service and by every worker
+(they must agree on the queue name and the key prefix to work on the same jobs)."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Mapping
+
+_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+
+
+def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise ValueError(f"environment variable {name} must be >= {minimum}, got {raw!r}")
+    return value
+
+
+def _name(env: Mapping[str, str], name: str, default: str) -> str:
+    value = (env.get(name) or "").strip() or default
+    if not _NAME.match(value):
+        raise ValueError(f"environment variable {name} must be 1-100 letters, digits or '_.:-', got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """``lease_s``: a chunk whose worker has not sent a heartbeat for this long is taken back
+    (RQ cannot tell a SIGKILLed worker in time); ``poll_s``: how often a coordinator looks at
+    its job; ``push_batch``: predictions per bulk import; ``push_interval_s``: how often finished
+    predictions are written (fewer, larger requests); ``push_backoff_max_s``: the longest
+    wait between two tries while Label Studio is unreachable; ``plan_ahead``: chunks read from
+    Label Studio and waiting to be claimed, at most (enough to keep every worker busy, few enough
+    that a huge subset never sits in memory or in Redis)."""
+
+    queue: str = "lsagent"
+    key_prefix: str = "lsagent"
+    lease_s: float = 15.0
+    poll_s: float = 0.5
+    push_batch: int = 500
+    push_interval_s: float = 2.0
+    push_backoff_max_s: float = 30.0
+    max_chunk_attempts: int = 5
+    plan_ahead: int = 8
+    janitor_s: float = 10.0
+    drain_s: float = 120.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "JobOptions":
+        env = os.environ if env is None else env
+        return cls(
+            queue=_name(env, "LSAGENT_QUEUE", cls.queue),
+            key_prefix=_name(env, "LSAGENT_KEY_PREFIX", cls.key_prefix),
+            lease_s=_number(env, "LSAGENT_LEASE_S", cls.lease_s, 1.0),
+            poll_s=_number(env, "LSAGENT_POLL_S", cls.poll_s, 0.05),
+            push_batch=int(_number(env, "LSAGENT_PUSH_BATCH", cls.push_batch, 1)),
+            push_interval_s=_number(env, "LSAGENT_PUSH_INTERVAL_S", cls.push_interval_s, 0.05),
+            push_backoff_max_s=_number(env, "LSAGENT_PUSH_BACKOFF_MAX_S", cls.push_backoff_max_s, 0.1),
+            max_chunk_attempts=int(_number(env, "LSAGENT_MAX_CHUNK_ATTEMPTS", cls.max_chunk_attempts, 1)),
+            plan_ahead=int(_number(env, "LSAGENT_PLAN_AHEAD", cls.plan_ahead, 1)),
+        )
+
+    @property
+    def heartbeat_s(self) -> float:
+        """Three heartbeats per lease, so one late beat never loses a live chunk."""
+        return self.lease_s / 3

@@ -1,0 +1,98 @@
+"""Writing a job's finished predictions to Label Studio in bulk, exactly once.
+
+Label Studio does not de-duplicate predictions, and a bulk import that times out may or may not
+have been saved. So every batch is written under a lease on (project, model_version) and, inside
+it, Label Studio is first asked which of the batch's tasks already hold a prediction of this
+model_version: those are only marked pushed (with the existing prediction's id), the others are
+imported and then marked. A crash between import and marking, a re-run of the same tasks, or
+two jobs of one agent over the same tasks therefore never produce a second prediction.
+If Label Studio is unreachable the items simply stay unpushed; the coordinator calls again later.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from ml_backend.jobs.locks import Leases, acquire
+from ml_backend.runtime import Runtime
+from ml_backend.store import ItemRecord, JobRecord
+
+log = logging.getLogger(__name__)
+
+#: Longest a push may hold the (project, model_version) lease; a holder that dies frees it then.
+LEASE_S = 300.0
+WAIT_S = 30.0
+
+
+class PushBusy(RuntimeError):
+    """Another process is writing this model version's predictions; try again shortly."""
+
+
+@dataclass
+class PushResult:
+    imported: int = 0
+    already_there: int = 0
+    task_gone: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.imported + self.already_there + self.task_gone
+
+
+def push_pending(runtime: Runtime, job: JobRecord, model_version: str, leases: Leases, owner: str,
+                 batch: int = 500) -> PushResult:
+    """Push one batch (at most ``batch``) of the labeled, unpushed items of ``job``; an empty
+    result when none is left. Raises ``LabelStudioUnavailable`` (or ``PushBusy``) with the
+    items left unpushed for a later call."""
+    from sync.predictions import BATCH_SIZE
+
+    batch = max(1, min(batch, BATCH_SIZE))  # one import request per batch: all saved or none
+    result = PushResult()
+    items = runtime.store.unpushed_items(job.id, limit=batch)
+    if not items:
+        return result
+    name = f"push:{job.project}:{model_version}"
+    if not acquire(leases, name, owner, LEASE_S, WAIT_S):
+        raise PushBusy(f"predictions of {model_version} are being written by another process")
+    try:
+        _push_batch(runtime, job, model_version, items, result)
+    finally:
+        leases.release(name, owner)
+    return result
+
+
+def _push_batch(runtime: Runtime, job: JobRecord, model_version: str, items: Sequence[ItemRecord],
+                result: PushResult) -> None:
+    from sync.predictions import MissingTasks, import_predictions, predictions_by_version
+
+    client = runtime.label_studio()
+    store = runtime.store
+    by_task = {item.task_id: item for item in items}
+    existing = predictions_by_version(client, job.project, model_version, task_ids=list(by_task))
+    if existing:
+        ids = sorted(existing)
+        store.mark_pushed(job.id, ids, [existing[task_id][0]["id"] for task_id in ids])
+        result.already_there += len(ids)
+    fresh = [item for task_id, item in by_task.items() if task_id not in existing]
+    while fresh:
+        try:
+            import_predictions(client, job.project, [prediction(item, model_version) for item in fresh])
+        except MissingTasks as gone:
+            missing = set(gone.task_ids)
+            log.warning("job %s: %d task(s) were deleted from Label Studio before their prediction was "
+                        "written: %s", job.id, len(missing), sorted(missing)[:20])
+            store.mark_pushed(job.id, sorted(missing))
+            result.task_gone += len(missing)
+            fresh = [item for item in fresh if item.task_id not in missing]
+            continue
+        store.mark_pushed(job.id, [item.task_id for item in fresh])
+        result.imported += len(fresh)
+        return
+
+
+def prediction(item: ItemRecord, model_version: str) -> dict[str, Any]:
+    """The Label Studio prediction of a labeled item (its result items were stored with it)."""
+    return {"task": item.task_id, "result": item.meta.get("results") or [], "score": item.score,
+            "model_version": model_version}
