@@ -12,3 +12,8 @@ demo: setup
 test:
 	bash scripts/setup.sh --services
 	.venv/bin/pytest
+
+# Benchmarks (not tests): their figures are in the README.
+bench: setup
+	.venv/bin/python benchmarks/bench_predict.py
+	.venv/bin/python benchmarks/bench_jobs.py

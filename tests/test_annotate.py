@@ -1,0 +1,95 @@
+"""One task through one agent: the pipeline against the simulator (real openai client over HTTP)
+and a real SQLite store as the response cache."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ml_backend import agents
+from ml_backend.annotate import AgentRuntime, Annotator
+from ml_backend.llm import LLMClient
+from ml_backend.modelconfig import ModelConfig
+from ml_backend.store import Store
+
+CONFIG = (
+    '<View><Text name="text" value="$text"/><Choices name="sentiment" toName="text">'
+    '<Choice value="Positive" alias="pos"/><Choice value="Negative" alias="neg"/><Choice value="Neutral"/>'
+    "</Choices></View>"
+)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    instance = Store(f"sqlite:///{tmp_path / 'cache.db'}")
+    instance.create_all()
+    yield instance
+    instance.dispose()
+
+
+@pytest.fixture
+def make_annotator(sim: Any, store: Store, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("SIM_KEY", sim.api_key)
+
+    def build(model: str = "sim-small", **options: Any) -> Annotator:
+        config = ModelConfig(model=model, base_url=sim.base_url, api_key_env="SIM_KEY", **options)
+        draft = agents.draft(name="test", project=1, label_config=CONFIG, config=config)
+        agent = AgentRuntime(draft.id, draft.model_version, draft.spec, config, draft.template)
+        return Annotator(agent, LLMClient(config), store)
+
+    return build
+
+
+def test_a_label_with_its_confidence_and_label_studio_results(make_annotator: Any, sim: Any) -> None:
+    outcome = make_annotator().annotate({"id": 7, "data": {"text": "Lovely. [[sim:label=Negative]] [[sim:confidence=0.8]]"}})
+    assert outcome.ok and outcome.labels == {"sentiment": ["neg"]}
+    assert outcome.score == pytest.approx(0.8, abs=1e-4)
+    assert outcome.meta["method"] == "logprobs"
+    assert outcome.results == [{"from_name": "sentiment", "to_name": "text", "type": "choices",
+                                "value": {"choices": ["neg"]}, "score": outcome.score}]
+    assert outcome.tokens_in > 0 and outcome.attempts == 1 and not outcome.cached
+
+
+def test_the_second_time_costs_no_llm_call(make_annotator: Any, sim: Any) -> None:
+    annotator = make_annotator()
+    task = {"id": 1, "data": {"text": "The service was excellent."}}
+    assert annotator.cached(task) is None
+    first = annotator.annotate(task)
+    calls = sim.stats()["requests"]
+    again, peeked = annotator.annotate(task), annotator.cached(task)
+    assert sim.stats()["requests"] == calls == 1
+    assert again.cached and peeked is not None and peeked.cached
+    assert (again.labels, again.score) == (first.labels, first.score)
+    assert again.tokens_in == 0  # nothing paid the second time
+
+
+def test_empty_input_and_context_overflow_never_call_the_model(make_annotator: Any, sim: Any) -> None:
+    empty = make_annotator().annotate({"id": 2, "data": {"text": "   "}})
+    overflow = make_annotator("sim-tiny").annotate({"id": 3, "data": {"text": "word " * 600}})
+    assert (empty.error_class, overflow.error_class) == ("empty_input", "context_overflow")
+    assert "context window 512" in overflow.error_detail
+    assert sim.stats()["requests"] == 0
+
+
+def test_without_logprobs_confidence_is_self_consistency(make_annotator: Any, sim: Any) -> None:
+    outcome = make_annotator("sim-nologprobs", consistency_samples=6).annotate(
+        {"id": 4, "data": {"text": "Great product, works perfectly."}}
+    )
+    assert outcome.ok and outcome.meta["method"] == "self_consistency"
+    assert outcome.score is not None and outcome.score * 6 == pytest.approx(round(outcome.score * 6))
+    assert sim.stats()["requests"] == 2  # the answer, then one call for six samples
+    assert sim.stats()["last_request"]["n"] == 6
+
+
+def test_failures_are_classified_outcomes_not_exceptions(make_annotator: Any, sim: Any,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    annotator = make_annotator()
+    invalid = annotator.annotate({"id": 5, "data": {"text": "Fine. [[sim:offlabel]]"}})
+    assert invalid.error_class == "invalid_label" and invalid.raw_response and invalid.results == []
+    monkeypatch.setenv("SIM_KEY", "wrong-key")
+    refused = make_annotator().annotate({"id": 6, "data": {"text": "Fine."}})
+    assert refused.error_class == "api_error" and "401" in refused.error_detail
+    assert "wrong-key" not in refused.error_detail
