@@ -111,7 +111,7 @@ def parse_args() -> argparse.Namespace:
 
 @contextmanager
 def label_studio(root: Path) -> Iterator[str]:
-    venv = Path(os.environ.get("LSAGENT_LS_VENV") or server.DEFAULT_VENV)
+    venv = server.default_venv()
     data = root / "label-studio"
     server.seed_database(venv, data, Path(os.environ.get("LSAGENT_LS_CACHE") or venv.parent / "ls-db-templates"))
     port = server.free_port()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -175,10 +175,18 @@ class Client:
 
     def export(self, job: str, fmt: str = "jsonl", threshold: float | None = None) -> str:
         """The final labels, one row per task, as the file body (jsonl or csv)."""
+        return "".join(self.export_chunks(job, fmt, threshold))
+
+    def export_chunks(self, job: str, fmt: str = "jsonl", threshold: float | None = None) -> Iterator[str]:
+        """The export as it streams from the service, so a large job never sits whole in memory.
+
+        The request is made here, so an error is raised before the caller opens any file."""
         params: dict[str, Any] = {"format": fmt}
         if threshold is not None:
             params["threshold"] = threshold
-        return self._request("GET", f"/api/jobs/{job}/export", params=params, raw=True)
+        response = self._response("GET", f"/api/jobs/{job}/export", params=params, stream=True)
+        response.encoding = response.encoding or "utf-8"
+        return _streamed(response)
 
     def export_rows(self, job: str, threshold: float | None = None) -> Records:
         """The export as records (one per task), e.g. for ``pandas.DataFrame(rows)``."""
@@ -186,6 +194,17 @@ class Client:
         return Records(Record(json.loads(line)) for line in lines if line.strip())
 
     def _request(self, method: str, path: str, *, raw: bool = False, **kwargs: Any) -> Any:
+        response = self._response(method, path, **kwargs)
+        if raw:
+            return response.text
+        body = _json_or_none(response)
+        if body is None:
+            raise ServiceError(f"{self.url}{path} did not answer a JSON object: is LSAGENT_URL the lsagent "
+                               "service?", response.status_code)
+        return body
+
+    def _response(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """The service's answer, or a ServiceError with its message; never a traceback of requests."""
         try:
             response = self._session.request(method, self.url + path, timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
@@ -195,13 +214,12 @@ class Client:
             payload = _json_or_none(response) or {}
             message = payload.get("message") or response.text[:200] or response.reason
             raise ServiceError(f"{response.status_code}: {message}", response.status_code, payload)
-        if raw:
-            return response.text
-        body = _json_or_none(response)
-        if body is None:
-            raise ServiceError(f"{self.url}{path} did not answer a JSON object: is LSAGENT_URL the lsagent "
-                               "service?", response.status_code)
-        return body
+        return response
+
+
+def _streamed(response: requests.Response) -> Iterator[str]:
+    with response:
+        yield from response.iter_content(chunk_size=65536, decode_unicode=True)
 
 
 def _json_or_none(response: requests.Response) -> dict[str, Any] | None:

@@ -31,7 +31,16 @@ from pathlib import Path
 
 import requests
 
-DEFAULT_VENV = "/root/.cache/lsagent/ls-1.23.2"
+VERSION = "1.23.2"
+
+
+def default_venv() -> Path:
+    """Label Studio's own virtualenv: $LSAGENT_LS_VENV, else where scripts/setup.sh installs it."""
+    if os.environ.get("LSAGENT_LS_VENV"):
+        return Path(os.environ["LSAGENT_LS_VENV"])
+    home = Path(os.environ.get("LSAGENT_HOME") or Path.home() / ".cache" / "lsagent")
+    return home / f"ls-{VERSION}"
+
 DATABASE = "label_studio.sqlite3"
 _INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
 

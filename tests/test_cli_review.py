@@ -107,3 +107,14 @@ def test_export_to_a_file_and_to_stdout(service: Any, label_studio: Any, job: Jo
     assert [(row["task_id"], row["source"], row["labels"]) for row in rows] == [
         (job.tasks[0], "llm", {"sentiment": ["Positive"]}), (job.tasks[1], "human", {"sentiment": ["Positive"]}),
         (job.tasks[2], "llm", {"sentiment": ["Neutral"]}), (job.tasks[3], "none", {})]
+
+
+def test_export_of_an_unknown_job_is_one_clear_error_and_writes_no_file(service: Any, tmp_path: Path) -> None:
+    target = tmp_path / "labels.jsonl"
+    failed = lsagent(service, "export", "--job", "no-such-job", "-o", str(target))
+    assert failed.exit_code == 1 and "404" in failed.output and "Traceback" not in failed.output
+    assert not target.exists()
+    shown = lsagent(service, "verification", "show", "--job", "no-such-job", "--json")
+    assert shown.exit_code == 1
+    error = json.loads(shown.output)  # --json errors are one JSON document too (read from click's context)
+    assert set(error) == {"error", "message"} and error["error"] == "not_found" and error["message"].startswith("404")

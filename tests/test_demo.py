@@ -76,7 +76,7 @@ class Demo:
 
     def __init__(self, clone: Path, data_dir: Path, ports: tuple[int, int], *extra: str) -> None:
         env = {**os.environ, "PYTHONPATH": str(clone),
-               "LSAGENT_LS_VENV": os.environ.get("LSAGENT_LS_VENV") or server.DEFAULT_VENV}
+               "LSAGENT_LS_VENV": str(server.default_venv())}
         for name in ("OPENAI_BASE_URL", "BASIC_AUTH_USER", "BASIC_AUTH_PASS", "COLUMNS"):
             env.pop(name, None)
         command = [".venv/bin/lsagent", "demo", "--data-dir", str(data_dir), "--port-ls", str(ports[0]),
@@ -172,7 +172,7 @@ def check_label_studio(state: dict[str, Any], restart: tuple[Path, int] | None =
     Returns {task id: score}. With ``restart``, Label Studio is started again on that data first."""
     process = None
     if restart is not None:
-        venv = Path(os.environ.get("LSAGENT_LS_VENV") or server.DEFAULT_VENV)
+        venv = server.default_venv()
         log = restart[0] / "logs" / "label-studio-check.log"
         account = runner.ACCOUNT
         process = server.start_label_studio(venv, restart[1], restart[0] / "label-studio", account.username,

@@ -194,11 +194,13 @@ def _number(value: float | None) -> str:
               help="Write to this file instead of standard output.")
 def export_command(job: str, fmt: str, threshold: float | None, output: Path | None) -> None:
     """Final labels, one row per task, with their source: human, llm (agent kept) or none."""
-    body = client().export(job, fmt, threshold)
+    chunks = client().export_chunks(job, fmt, threshold)
     if output is None:
-        click.echo(body, nl=False)
+        for chunk in chunks:
+            click.echo(chunk, nl=False)
         return
-    output.write_text(body, encoding="utf-8")
+    with output.open("w", encoding="utf-8", newline="") as handle:
+        handle.writelines(chunks)
     console.print(f"wrote {output}", highlight=False)
 
 

@@ -23,7 +23,7 @@ import requests
 
 from sync import server
 
-LS_VERSION = "1.23.2"
+LS_VERSION = server.VERSION
 SERVICE_TIMEOUT_S = 60.0
 LABEL_STUDIO_TIMEOUT_S = 300.0
 STOP_TIMEOUT_S = 15.0
@@ -46,12 +46,8 @@ class Account:
 
 
 def label_studio_venv() -> Path:
-    """The Label Studio virtualenv: $LSAGENT_LS_VENV, else where scripts/setup.sh installs it."""
-    if os.environ.get("LSAGENT_LS_VENV"):
-        venv = Path(os.environ["LSAGENT_LS_VENV"])
-    else:
-        home = Path(os.environ.get("LSAGENT_HOME") or Path.home() / ".cache" / "lsagent")
-        venv = home / f"ls-{LS_VERSION}"
+    """The Label Studio virtualenv, refused with the way to install it when it is missing."""
+    venv = server.default_venv()
     if not (venv / "bin" / "label-studio").is_file():
         raise DemoError(f"Label Studio {LS_VERSION} is not installed in {venv}. Run `make setup` (it installs "
                         f"it in its own virtualenv), or set LSAGENT_LS_VENV to a virtualenv with "
