@@ -26,8 +26,9 @@ WRONG_KEY = "sk-wrong-0123456789abcdefghij"
 
 
 @pytest.fixture
-def service(make_service: Any, sim: Any, label_studio: Any) -> Any:
-    return make_service(simulator=sim, label_studio=label_studio)
+def service(make_service: Any, sim: Any, label_studio: Any, database_url: str) -> Any:
+    """The service on each store: a SQLite file and a fresh PostgreSQL database."""
+    return make_service(simulator=sim, label_studio=label_studio, database_url=database_url)
 
 
 @pytest.fixture
@@ -197,9 +198,9 @@ def test_keys_never_appear_in_responses_or_logs(service: Any, project: int, sim:
 # --- Runtime.register_agent, without HTTP --------------------------------------------------
 
 @pytest.fixture
-def runtime(tmp_path: Path, sim: Any, monkeypatch: pytest.MonkeyPatch) -> Runtime:
+def runtime(tmp_path: Path, sim: Any, monkeypatch: pytest.MonkeyPatch, database_url: str) -> Runtime:
     monkeypatch.setenv("OPENAI_API_KEY", sim.api_key)
-    instance = Runtime(service_settings(tmp_path, openai_base_url=sim.base_url))
+    instance = Runtime(service_settings(tmp_path, openai_base_url=sim.base_url, database_url=database_url))
     yield instance
     instance.store.dispose()
 

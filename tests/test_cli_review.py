@@ -118,3 +118,12 @@ def test_export_of_an_unknown_job_is_one_clear_error_and_writes_no_file(service:
     assert shown.exit_code == 1
     error = json.loads(shown.output)  # --json errors are one JSON document too (read from click's context)
     assert set(error) == {"error", "message"} and error["error"] == "not_found" and error["message"].startswith("404")
+
+
+def test_export_with_json_prints_one_document(service: Any, job: Job, tmp_path: Path) -> None:
+    rows = json.loads(lsagent(service, "export", "--job", job.id, "--json").output)
+    assert [row["task_id"] for row in rows] == job.tasks
+    target = tmp_path / "labels.csv"
+    written = json.loads(lsagent(service, "export", "--job", job.id, "--format", "csv", "-o", str(target), "--json").output)
+    assert written == {"job": job.id, "format": "csv", "output": str(target), "rows": len(job.tasks)}
+    assert len(target.read_text().splitlines()) == len(job.tasks) + 1

@@ -3,6 +3,8 @@ half of the workflow, through the service's REST API."""
 
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
 from typing import Any
 
@@ -192,8 +194,15 @@ def _number(value: float | None) -> str:
 @click.option("--threshold", type=PROBABILITY, help="Keep the agent's label at or above this confidence.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="Write to this file instead of standard output.")
-def export_command(job: str, fmt: str, threshold: float | None, output: Path | None) -> None:
-    """Final labels, one row per task, with their source: human, llm (agent kept) or none."""
+@json_option
+def export_command(job: str, fmt: str, threshold: float | None, output: Path | None, as_json: bool) -> None:
+    """Final labels, one row per task, with their source: human, llm (agent kept) or none.
+
+    With --json: the rows as one JSON list, or with -o, where the file went and how many rows."""
+    if as_json and output is None:
+        rows = [json.loads(line) for line in client().export(job, "jsonl", threshold).splitlines() if line.strip()]
+        emit(rows, as_json)
+        return
     chunks = client().export_chunks(job, fmt, threshold)
     if output is None:
         for chunk in chunks:
@@ -201,7 +210,17 @@ def export_command(job: str, fmt: str, threshold: float | None, output: Path | N
         return
     with output.open("w", encoding="utf-8", newline="") as handle:
         handle.writelines(chunks)
-    console.print(f"wrote {output}", highlight=False)
+    rows = _count_rows(output, fmt)
+    emit({"job": job, "format": fmt, "output": str(output), "rows": rows}, as_json,
+         lambda data: console.print(f"wrote {data['rows']} row(s) to {data['output']}", highlight=False))
+
+
+def _count_rows(path: Path, fmt: str) -> int:
+    """Rows written, read back as the format defines them (a CSV cell may hold a newline)."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        if fmt == "csv":
+            return max(0, sum(1 for _ in csv.reader(handle)) - 1)
+        return sum(1 for line in handle if line.strip())
 
 
 COMMANDS = [review_group, verification_group, export_command]
