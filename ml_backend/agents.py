@@ -99,8 +99,11 @@ def validate(agent: AgentDraft, sample_tasks: Sequence[dict[str, Any]], llm_fact
         client = llm_factory(agent.config)
     except (KeyError, ValueError) as exc:
         raise AgentValidationError("api_key", str(exc)) from None
-    _check_model(agent, client)
-    _check_parameters(agent, client, rendered[0])
+    try:
+        _check_model(agent, client)
+        _check_parameters(agent, client, rendered[0])
+    finally:
+        client.close()
 
 
 def ensure_compatible(label_config: str, agent_signature: str, agent_name: str) -> LabelSpec:

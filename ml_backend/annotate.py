@@ -139,10 +139,10 @@ class Annotator:
                 n=self.agent.config.consistency_samples,
                 temperature=max(self.agent.config.temperature, SELF_CONSISTENCY_TEMPERATURE),
             )
+            extra = _as_response(samples)
             response["samples"] = samples.samples
-            response["prompt_tokens"] += samples.prompt_tokens
-            response["completion_tokens"] += samples.completion_tokens
-            response["attempts"] += samples.attempts
+            for key in ("prompt_tokens", "completion_tokens", "attempts"):
+                response[key] += extra[key]
         return response
 
     def _outcome(self, task_id: int, response: dict[str, Any], *, cached: bool) -> Outcome:
@@ -171,12 +171,13 @@ class Annotator:
 
 
 def _as_response(completion: Completion) -> dict[str, Any]:
+    """The cached form of a completion; an endpoint that reports no usage counts 0 tokens."""
     return {
         "content": completion.content,
         "logprobs": completion.logprobs,
         "samples": None,
-        "prompt_tokens": completion.prompt_tokens,
-        "completion_tokens": completion.completion_tokens,
+        "prompt_tokens": completion.prompt_tokens or 0,
+        "completion_tokens": completion.completion_tokens or 0,
         "attempts": completion.attempts,
         "finish_reason": completion.finish_reason,
     }

@@ -219,7 +219,10 @@ class Client:
 
 def _streamed(response: requests.Response) -> Iterator[str]:
     with response:
-        yield from response.iter_content(chunk_size=65536, decode_unicode=True)
+        try:
+            yield from response.iter_content(chunk_size=65536, decode_unicode=True)
+        except requests.RequestException as exc:
+            raise ServiceError(f"the export was cut off ({type(exc).__name__}); run it again") from None
 
 
 def _json_or_none(response: requests.Response) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -88,8 +89,15 @@ def llm_base_url(runtime: Runtime, agent: Any | None) -> str:
 
 
 def _probe(base_url: str) -> Check:
+    """Reachability only; /health is unauthenticated, so it names the endpoint's origin, no path."""
+    origin = _origin(base_url)
     try:
         response = requests.get(f"{base_url.rstrip('/')}/models", timeout=PROBE_TIMEOUT_S)
     except requests.RequestException as exc:
-        return {"ok": False, "detail": f"{base_url} unreachable ({type(exc).__name__})"}
-    return {"ok": True, "detail": f"{base_url} answered HTTP {response.status_code}"}
+        return {"ok": False, "detail": f"{origin} unreachable ({type(exc).__name__})"}
+    return {"ok": True, "detail": f"{origin} answered HTTP {response.status_code}"}
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")

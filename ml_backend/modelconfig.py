@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -30,8 +31,17 @@ class ModelConfig(BaseModel):
 
     @field_validator("base_url")
     @classmethod
-    def _strip_slash(cls, value: str | None) -> str | None:
-        return value.rstrip("/") if value else None
+    def _endpoint(cls, value: str | None) -> str | None:
+        """An endpoint URL, never a place for a key: agents are stored and shown, keys never are."""
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("base_url must be an http(s) URL such as http://localhost:8000/v1")
+        if parts.username or parts.password or parts.query:
+            raise ValueError("base_url must not carry credentials or a query string: "
+                             "the key comes from the environment variable named by api_key_env")
+        return value.rstrip("/")
 
     def normalised(self) -> dict[str, Any]:
         """Sorted plain data: the part of an agent's identity that comes from the model."""

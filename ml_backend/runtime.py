@@ -9,11 +9,14 @@ from typing import Any, Sequence
 from ml_backend import agents, prompts
 from ml_backend.annotate import AgentRuntime, Annotator
 from ml_backend.labeling import parse_label_config
-from ml_backend.llm import LLMClient
+from ml_backend.llm import LLMClient, RetryPolicy
 from ml_backend.modelconfig import ModelConfig
 from ml_backend.ratelimit import LocalRateLimiter, RedisRateLimiter
 from ml_backend.settings import Settings
 from ml_backend.store import Store
+
+
+REGISTRATION_RETRY = RetryPolicy(max_attempts=2, max_wait_s=10.0)
 
 
 class NotConfigured(RuntimeError):
@@ -37,12 +40,14 @@ class Runtime:
         """The SDK client with the service's own credentials."""
         if not (self.settings.label_studio_url and self.settings.label_studio_api_key):
             raise NotConfigured("LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY must be set to reach Label Studio")
-        with self._lock:
-            if self._label_studio is None:
-                from sync.client import connect
+        if self._label_studio is None:
+            from sync.client import connect
 
-                self._label_studio = connect(self.settings.label_studio_url, self.settings.label_studio_api_key)
-            return self._label_studio
+            client = connect(self.settings.label_studio_url, self.settings.label_studio_api_key)
+            with self._lock:  # connecting waits on the network: never while holding the shared lock
+                if self._label_studio is None:
+                    self._label_studio = client
+        return self._label_studio
 
     def redis(self) -> Any:
         if not self.settings.redis_url:
@@ -77,9 +82,18 @@ class Runtime:
             return self._annotators.setdefault(record.id, annotator)
 
     def llm_client(self, config: ModelConfig, limiter_key: str | None = None) -> LLMClient:
-        if config.base_url is None and self.settings.openai_base_url:
-            config = config.model_copy(update={"base_url": self.settings.openai_base_url})
+        config = self._with_endpoint(config)
         return LLMClient(config, limiter=self._limiter(config, limiter_key))
+
+    def _checking_client(self, config: ModelConfig) -> LLMClient:
+        """Registration answers while the user waits: a dead endpoint must fail in seconds."""
+        return LLMClient(self._with_endpoint(config), retry=REGISTRATION_RETRY)
+
+    def _with_endpoint(self, config: ModelConfig) -> ModelConfig:
+        """An agent without its own base_url calls the service's OPENAI_BASE_URL."""
+        if config.base_url is None and self.settings.openai_base_url:
+            return config.model_copy(update={"base_url": self.settings.openai_base_url})
+        return config
 
     def _limiter(self, config: ModelConfig, key: str | None) -> Any:
         rpm, tpm = config.requests_per_minute, config.tokens_per_minute
@@ -113,7 +127,7 @@ class Runtime:
         existing = self.store.get_agent(draft.id)
         if existing is not None:
             return existing, False
-        agents.validate(draft, sample_tasks, self.llm_client)
+        agents.validate(draft, sample_tasks, self._checking_client)
         record = self.store.save_agent(
             id=draft.id,
             name=draft.name,

@@ -9,17 +9,29 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _number(env: Mapping[str, str], name: str, default: float, kind: type = int) -> Any:
+    """A positive number from the environment, or a start-up error that names the variable."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        return int(raw)
+        value = kind(raw)
     except ValueError:
-        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from None
+        value = None
+    if value is None or value <= 0:
+        noun = "a positive integer" if kind is int else "a positive number"
+        raise ValueError(f"environment variable {name} must be {noun}, got {raw!r}")
+    return value
+
+
+def _url(env: Mapping[str, str], name: str) -> str | None:
+    raw = (env.get(name) or "").strip().rstrip("/")
+    if raw and not raw.startswith(("http://", "https://")):
+        raise ValueError(f"environment variable {name} must be an http(s) URL such as http://localhost:8080")
+    return raw or None
 
 
 @dataclass(frozen=True)
@@ -47,19 +59,19 @@ class Settings:
         return cls(
             data_dir=data_dir,
             database_url=env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'lsagent.sqlite3'}",
-            label_studio_url=(env.get("LABEL_STUDIO_URL") or "").rstrip("/") or None,
+            label_studio_url=_url(env, "LABEL_STUDIO_URL"),
             label_studio_api_key=env.get("LABEL_STUDIO_API_KEY") or None,
             basic_auth_user=env.get("BASIC_AUTH_USER") or None,
             basic_auth_pass=env.get("BASIC_AUTH_PASS") or None,
             redis_url=env.get("REDIS_URL") or None,
-            openai_base_url=env.get("OPENAI_BASE_URL") or None,
+            openai_base_url=_url(env, "OPENAI_BASE_URL"),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
-            port=_int(env, "PORT", 9090),
-            workers=_int(env, "WORKERS", 1),
-            threads=_int(env, "THREADS", 8),
-            predict_budget_s=float(env.get("LSAGENT_PREDICT_BUDGET_S") or 80.0),
-            webhook_max_bytes=_int(env, "LSAGENT_WEBHOOK_MAX_BYTES", 1_000_000),
-            chunk_size=_int(env, "LSAGENT_CHUNK_SIZE", 100),
+            port=_number(env, "PORT", 9090),
+            workers=_number(env, "WORKERS", 1),
+            threads=_number(env, "THREADS", 8),
+            predict_budget_s=_number(env, "LSAGENT_PREDICT_BUDGET_S", 80.0, float),
+            webhook_max_bytes=_number(env, "LSAGENT_WEBHOOK_MAX_BYTES", 1_000_000),
+            chunk_size=_number(env, "LSAGENT_CHUNK_SIZE", 100),
         )
 
     @property

@@ -93,3 +93,12 @@ def test_failures_are_classified_outcomes_not_exceptions(make_annotator: Any, si
     refused = make_annotator().annotate({"id": 6, "data": {"text": "Fine."}})
     assert refused.error_class == "api_error" and "401" in refused.error_detail
     assert "wrong-key" not in refused.error_detail
+
+
+def test_an_endpoint_without_usage_counts_zero_tokens_instead_of_failing() -> None:
+    # Ollama and llama.cpp servers may omit `usage`; the openai client then gives None.
+    from ml_backend.annotate import _as_response
+    from ml_backend.llm import Completion
+
+    response = _as_response(Completion("{}", None, None, None, None, 0.1, 1, "stop"))
+    assert (response["prompt_tokens"], response["completion_tokens"]) == (0, 0)

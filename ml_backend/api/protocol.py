@@ -15,6 +15,7 @@ from flask import Blueprint, Response, jsonify
 
 from ml_backend import __version__, agents, health
 from ml_backend.api import ServiceState, json_body, query_int, state
+from ml_backend.api.agents import ensure_agent_fits
 from ml_backend.api.errors import ApiError
 from ml_backend.llm import MissingAPIKeyError
 from ml_backend.predict import unanswered
@@ -55,6 +56,8 @@ def setup() -> Response:
         return jsonify({"model_version": NO_AGENT_VERSION, "reason": _no_agent_reason(project)})
     if schema is not None:
         agents.ensure_compatible(schema, record.label_signature, record.name)
+    elif reference:  # activating without a schema: check against what Label Studio holds
+        ensure_agent_fits(project, record)
     if reference:
         store.activate(project, record.id)
     return jsonify({"model_version": record.model_version})

@@ -208,8 +208,13 @@ def export_command(job: str, fmt: str, threshold: float | None, output: Path | N
         for chunk in chunks:
             click.echo(chunk, nl=False)
         return
-    with output.open("w", encoding="utf-8", newline="") as handle:
-        handle.writelines(chunks)
+    partial = output.with_name(output.name + ".part")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as handle:
+            handle.writelines(chunks)
+        partial.replace(output)  # only a complete export ever takes the file's name
+    finally:
+        partial.unlink(missing_ok=True)
     rows = _count_rows(output, fmt)
     emit({"job": job, "format": fmt, "output": str(output), "rows": rows}, as_json,
          lambda data: console.print(f"wrote {data['rows']} row(s) to {data['output']}", highlight=False))

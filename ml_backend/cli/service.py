@@ -72,7 +72,10 @@ def _resume_jobs(worker: Any) -> None:
 @click.option("--threads", type=click.IntRange(1), help="Threads per worker (default: $THREADS or 8).")
 def serve_command(port: int | None, host: str, workers: int | None, threads: int | None) -> None:
     """Run the ML backend service for Label Studio and the admin REST API."""
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     options = gunicorn_options(settings, host, port or settings.port)
     options.update({key: value for key, value in (("workers", workers), ("threads", threads)) if value})
     click.echo(f"lsagent service on http://{host}:{port or settings.port} "

@@ -93,7 +93,8 @@ class EmbeddedExecutor:
             job_id, index, task_ids, attempts, tasks = item
             failure = None
             try:
-                log.debug(self.processor.run(job_id, index, task_ids, attempts, tasks))
+                result = self.processor.run(job_id, index, task_ids, attempts, tasks)
+                log.debug("job %s: chunk %s: %s", job_id, index, result)
             except Exception as exc:
                 log.exception("job %s: chunk %s could not start; it will be dispatched again", job_id, index)
                 failure = f"{type(exc).__name__}: {exc}"

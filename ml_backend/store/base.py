@@ -47,8 +47,11 @@ def normalise_url(url: str) -> URL:
     the store cannot serve safely."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise StoreInputError(f"invalid database URL {url!r}: {exc}") from None
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise StoreInputError(  # the URL itself may hold a password: never repeat it
+            "the database URL (DATABASE_URL) cannot be parsed: use sqlite:///path/to/file.db "
+            "or postgresql://user:password@host/db"
+        ) from None
     if parsed.drivername in ("postgres", "postgresql"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
