@@ -303,3 +303,39 @@ def test_lsagent_serve_runs_gunicorn_with_several_workers(tmp_path: Path) -> Non
         output = process.communicate(timeout=30)[0].decode()
     assert "Using worker: gthread" in output and output.count("Booting worker") >= 2
     assert "Worker failed to boot" not in output
+
+
+def _dockerfile_commands() -> tuple[list[str], str]:
+    """The image's CMD (exec form) and HEALTHCHECK command, read from the Dockerfile itself."""
+    import json
+    import re
+
+    text = (REPO / "Dockerfile").read_text().replace("\\\n", " ")
+    command = json.loads(re.search(r"^CMD (\[.*\])$", text, re.M).group(1))
+    health = re.search(r"^HEALTHCHECK .*? CMD (.*)$", text, re.M).group(1)
+    return command, health
+
+
+def test_the_docker_image_command_and_healthcheck_work_as_written(tmp_path: Path) -> None:
+    # No Docker engine here: run exactly what the image runs, from the virtualenv's bin directory.
+    command, health = _dockerfile_commands()
+    assert command[0] == "gunicorn"
+    bin_dir = Path(sys.executable).parent
+    port = _free_port()
+    env = {**os.environ, "LSAGENT_DATA_DIR": str(tmp_path), "PORT": str(port), "WORKERS": "2", "THREADS": "2",
+           "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("DATABASE_URL", None)
+    process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            checked = subprocess.run(["sh", "-c", health], env=env, capture_output=True)
+            if checked.returncode == 0:
+                break
+            time.sleep(0.3)
+        assert checked.returncode == 0, checked.stderr.decode()
+        assert requests.get(f"http://127.0.0.1:{port}/health", timeout=2).json()["status"] == "UP"
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0].decode()
+    assert f"Listening at: http://0.0.0.0:{port}" in output and output.count("Booting worker") >= 2

@@ -41,14 +41,19 @@ class PushResult:
         return self.imported + self.already_there + self.task_gone
 
 
+def effective_batch(requested: int) -> int:
+    """At most one import request's worth, so that a batch is saved whole or not at all."""
+    from sync.predictions import BATCH_SIZE
+
+    return max(1, min(requested, BATCH_SIZE))
+
+
 def push_pending(runtime: Runtime, job: JobRecord, model_version: str, leases: Leases, owner: str,
                  batch: int = 500) -> PushResult:
     """Push one batch (at most ``batch``) of the labeled, unpushed items of ``job``; an empty
     result when none is left. Raises ``LabelStudioUnavailable`` (or ``PushBusy``) with the
     items left unpushed for a later call."""
-    from sync.predictions import BATCH_SIZE
-
-    batch = max(1, min(batch, BATCH_SIZE))  # one import request per batch: all saved or none
+    batch = effective_batch(batch)
     result = PushResult()
     items = runtime.store.unpushed_items(job.id, limit=batch)
     if not items:

@@ -16,7 +16,7 @@ from typing import Callable
 
 from ml_backend.jobs.locks import Leases
 from ml_backend.jobs.options import JobOptions
-from ml_backend.jobs.push import PushBusy, PushResult, push_pending
+from ml_backend.jobs.push import PushBusy, PushResult, effective_batch, push_pending
 from ml_backend.runtime import Runtime
 from ml_backend.store import JobRecord
 
@@ -85,7 +85,7 @@ class Pusher:
                     self._wrote = self._wrote or bool(result.imported or result.already_there)
                     if self._wrote:
                         self.after_write()  # idempotent; again after a failure, until it succeeds
-                    if result.total < self.options.push_batch:
+                    if result.total < effective_batch(self.options.push_batch):  # nothing more waits
                         break
             except (LabelStudioUnavailable, PushBusy) as exc:
                 log.warning("job %s: predictions wait, %s; next try in %.1fs", self.job.id, exc,

@@ -7,6 +7,8 @@ relies on an in-process lock, so RQ workers on other machines see the same guara
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,6 +69,21 @@ def normalise_url(url: str) -> URL:
     return parsed
 
 
+def _use_wal(cursor: Any) -> None:
+    """Switch a new database file to WAL (it stays so). The switch needs the file to itself and
+    SQLite answers "locked" at once instead of waiting, so processes creating the same new file
+    together (a service and its workers) retry until the first one has switched it."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() == "wal":
+                return
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)
+
+
 def _sqlite_engine(url: URL) -> Engine:
     Path(url.database or "").expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url)
@@ -77,7 +94,7 @@ def _sqlite_engine(url: URL) -> Engine:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _use_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
