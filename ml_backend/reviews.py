@@ -260,11 +260,7 @@ def _recommended(runtime: Runtime, job_id: str) -> float:
 
 def remember_audit(runtime: Runtime, job_id: str, title: str, view_id: int, facts: dict[str, Any]) -> None:
     """Keep the audit's sample and threshold in the job's summary, replacing one of the same title."""
-    job = runtime.store.get_job(job_id)
-    summary = dict(job.summary or {}) if job is not None else {}
-    reviews = dict(summary.get("reviews") or {})
-    audits = [audit for audit in reviews.get("audits") or [] if audit.get("title") != title]
-    audits.append({
+    entry = {
         "title": title,
         "view_id": view_id,
         "threshold": facts["threshold"],
@@ -272,10 +268,15 @@ def remember_audit(runtime: Runtime, job_id: str, title: str, view_id: int, fact
         "size": facts["audit"],
         "task_ids": facts["sample"],
         "created_at": datetime.now(timezone.utc).isoformat(),
-    })
-    reviews["audits"] = audits
-    summary["reviews"] = reviews
-    runtime.store.save_summary(job_id, summary)
+    }
+
+    def add(summary: dict[str, Any]) -> dict[str, Any]:
+        reviews = dict(summary.get("reviews") or {})
+        kept = [audit for audit in reviews.get("audits") or [] if audit.get("title") != title]
+        reviews["audits"] = [*kept, entry]
+        return {**summary, "reviews": reviews}
+
+    runtime.store.update_summary(job_id, add)
 
 
 def audits(job: JobRecord) -> list[dict[str, Any]]:

@@ -691,3 +691,18 @@ def test_schema_creation_is_safe_from_processes_starting_together(database_url: 
     store = Store(database_url)
     assert store.list_agents() == []
     store.dispose()
+
+
+def test_summary_updates_from_many_threads_lose_nothing(store: Store, job_id: str) -> None:
+    # Read-modify-write in one transaction: 8 writers each adding their own key all survive.
+    def add(key: str) -> None:
+        store.update_summary(job_id, lambda summary: {**summary, key: True})
+
+    threads = [threading.Thread(target=add, args=(f"writer-{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(store.get_job(job_id).summary) == sorted(f"writer-{i}" for i in range(8))
+    with pytest.raises(NotFoundError):
+        store.update_summary("no-such-job", lambda summary: summary)

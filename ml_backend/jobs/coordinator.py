@@ -62,7 +62,6 @@ class Coordinator:
         self._plan_backoff = Backoff(options.push_backoff_max_s)
         self._planner: Planner | None = None
         self._pusher: Pusher | None = None
-        self._facts_lock = threading.Lock()
         self._model_version_refused = False
         self._keeper: LeaseKeeper | None = None
         self._next_listener_check = time.monotonic() + 10
@@ -292,15 +291,19 @@ class Coordinator:
 
     def _update_facts(self, **facts: Any) -> None:
         """Facts about a running job kept in its (not yet final) summary: whether the subset is
-        fully planned, whether the project's model_version was set. Only this coordinator writes."""
-        with self._facts_lock:  # the pusher's thread writes facts too
-            current = dict(self._job().summary or {})
-            current.update(facts, final=False)
-            self.store.save_summary(self.job_id, current)
+        fully planned, whether the project's model_version was set. One transaction each: the
+        pusher's thread writes facts too, and review commands add their audits."""
+        self.store.update_summary(self.job_id, lambda current: {**current, **facts, "final": False})
 
     def _save_summary(self, job: JobRecord, agent: AgentRecord) -> None:
-        facts = {key: value for key, value in (job.summary or {}).items() if key in FACTS}
-        self.store.save_summary(self.job_id, build_summary(self.store, job, agent, **facts))
+        """The final summary keeps the running facts and the reviews made of the job so far."""
+
+        def final(current: dict[str, Any]) -> dict[str, Any]:
+            kept = {key: value for key, value in current.items() if key in FACTS}
+            summary = build_summary(self.store, job, agent, **kept)
+            return {**summary, "reviews": current["reviews"]} if "reviews" in current else summary
+
+        self.store.update_summary(self.job_id, final)
 
     # --- plumbing --------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ any number of workers in any number of processes can report progress on one job.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -143,6 +143,20 @@ class JobOps(StoreBase):
     def save_summary(self, job_id: str, summary: dict[str, Any]) -> JobRecord:
         """Persist the job's report (plain JSON data), replacing any previous one."""
         return self._set(job_id, summary=summary)
+
+    def update_summary(self, job_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> JobRecord:
+        """Read, change and write the summary in one transaction, so that writers in several
+        threads or processes (a job's coordinator, review commands) never lose each other's keys."""
+        with self._write() as session:
+            query = select(Job).where(Job.id == job_id)
+            if self.dialect == "postgresql":
+                query = query.with_for_update()
+            job = session.execute(query).scalar_one_or_none()
+            if job is None:
+                raise NotFoundError(f"no job with id {job_id!r}")
+            job.summary = change(dict(job.summary or {}))
+            session.flush()
+            return to_record(JobRecord, job)
 
     def _set(self, job_id: str, **values: Any) -> JobRecord:
         with self._write() as session:
