@@ -58,7 +58,7 @@ def list_agents() -> Response:
 
 @bp.get("/api/agents/<reference>")
 def show_agent(reference: str) -> Response:
-    return jsonify(agent_json(_agent(reference)))
+    return jsonify(agent_json(agent_or_404(reference)))
 
 
 @bp.post("/api/agents/<reference>/preview")
@@ -68,7 +68,7 @@ def preview_agent(reference: str) -> Response:
     task_ids = body.integers("task_ids", None)
     if limit > MAX_PREVIEW or (task_ids and len(task_ids) > MAX_PREVIEW):
         raise ApiError(400, "invalid_request", f"a preview shows at most {MAX_PREVIEW} tasks")
-    record = _agent(reference)
+    record = agent_or_404(reference)
     tasks = _tasks_by_id(record.project, task_ids) if task_ids else _project_tasks(record.project, limit=limit)
     agent = state().runtime.agent_runtime(record)
     rendered = prompts.preview(agent.template, agent.spec, tasks, model=agent.config.model)
@@ -78,7 +78,7 @@ def preview_agent(reference: str) -> Response:
 @bp.put("/api/projects/<int:project>/agent")
 def activate_agent(project: int) -> Response:
     project = path_project(project)
-    record = _agent(json_body().text("agent"))
+    record = agent_or_404(json_body().text("agent"))
     _activate(project, record, _label_config(project))
     return jsonify({"project": project, "agent": agent_json(record)})
 
@@ -117,7 +117,7 @@ def ensure_agent_fits(project: int, record: Any) -> None:
     agents.ensure_compatible(_label_config(project), record.label_signature, record.name)
 
 
-def _agent(reference: str) -> Any:
+def agent_or_404(reference: str) -> Any:
     record = state().runtime.store.get_agent(reference)
     if record is None:
         raise ApiError(404, "not_found", f"no agent {reference!r}: give its id, an id prefix or its model_version")

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from ml_backend.api import json_body, query_int, state
-from ml_backend.api.agents import ensure_agent_fits
+from ml_backend.api.agents import agent_or_404, ensure_agent_fits
 from ml_backend.api.errors import ApiError
 from ml_backend.jobs.estimate import estimate
 from ml_backend.jobs.manager import JobManager, has_unfinished_jobs
@@ -158,10 +158,7 @@ def _agent_and_subset() -> tuple[Any, Subset, int]:
     unknown = sorted(set(body.data) - set(JOB_FIELDS))
     if unknown:
         raise ApiError(400, "invalid_request", f"unknown field {unknown[0]!r}; known fields: {', '.join(JOB_FIELDS)}")
-    reference = body.text("agent")
-    record = state().runtime.store.get_agent(reference)
-    if record is None:
-        raise ApiError(404, "not_found", f"no agent {reference!r}: give its id, an id prefix or its model_version")
+    record = agent_or_404(body.text("agent"))
     try:
         subset = parse_subset(body.text("subset", "all"))
     except SubsetError as exc:

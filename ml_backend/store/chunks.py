@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 
@@ -70,36 +71,30 @@ class ChunkOps(StoreBase):
     def finish_chunk(self, job_id: str, index: int, worker: str) -> bool:
         """Mark the chunk done. False when `worker` no longer holds it (its claim went stale
         and another worker took it over)."""
-        statement = (
-            update(Chunk)
-            .where(
-                Chunk.job_id == job_id,
-                Chunk.index == index,
-                Chunk.status == "running",
-                Chunk.claimed_by == worker,
-            )
-            .values(status="done", finished_at=clock.utcnow())
-        )
-        return self._changed(statement)
+        return self._change_held(job_id, index, worker, status="done", finished_at=clock.utcnow())
 
     def release_chunk(self, job_id: str, index: int, worker: str) -> bool:
         """Give a claimed chunk back (pending) after a failure, so another worker can retry it."""
-        statement = (
-            update(Chunk)
-            .where(
-                Chunk.job_id == job_id,
-                Chunk.index == index,
-                Chunk.status == "running",
-                Chunk.claimed_by == worker,
-            )
-            .values(status="pending", claimed_by=None, claimed_at=None)
-        )
-        return self._changed(statement)
+        return self._change_held(job_id, index, worker, status="pending", claimed_by=None, claimed_at=None)
 
     def chunks(self, job_id: str) -> list[ChunkRecord]:
         query = select(Chunk).where(Chunk.job_id == job_id).order_by(Chunk.index)
         with self._read() as session:
             return [to_record(ChunkRecord, row) for row in session.scalars(query)]
+
+    def _change_held(self, job_id: str, index: int, worker: str, **values: Any) -> bool:
+        """Change a running chunk only while `worker` still holds it."""
+        statement = (
+            update(Chunk)
+            .where(
+                Chunk.job_id == job_id,
+                Chunk.index == index,
+                Chunk.status == "running",
+                Chunk.claimed_by == worker,
+            )
+            .values(**values)
+        )
+        return self._changed(statement)
 
     def _changed(self, statement: object) -> bool:
         with self._write() as session:

@@ -24,57 +24,16 @@ BATCH = 500
 
 
 class ItemOps(StoreBase):
-    def record_item(
-        self,
-        job_id: str,
-        task_id: int,
-        *,
-        labels: dict[str, list[str]] | None = None,
-        confidence: dict[str, float | None] | None = None,
-        score: float | None = None,
-        error_class: str | None = None,
-        error_detail: str = "",
-        invalid_label: str | None = None,
-        api_error_kind: str | None = None,
-        raw_response: str | None = None,
-        meta: dict[str, Any] | None = None,
-        tokens_in: int = 0,
-        tokens_out: int = 0,
-        cost: float = 0.0,
-        latency_s: float | None = None,
-        attempts: int = 1,
-    ) -> bool:
+    def record_item(self, job_id: str, task_id: int, **fields: Any) -> bool:
         """Record the outcome of `task_id` in `job_id` exactly once.
 
         Returns False, changing nothing, when the item already exists. When it is new, the job's
         counters grow in the same transaction: done, then labeled (no error) or the counter named
-        by `error_class`, plus tokens and cost. `invalid_label` is the unknown label text the
-        model answered; `api_error_kind` the HTTP status or exception class of an API error.
+        by `error_class`, plus tokens and cost. The fields are those of `_row`: `invalid_label` is
+        the unknown label text the model answered; `api_error_kind` the HTTP status or exception
+        class of an API error.
         """
-        values = _row(
-            job_id, task_id, labels=labels, confidence=confidence, score=score, error_class=error_class,
-            error_detail=error_detail, invalid_label=invalid_label, api_error_kind=api_error_kind,
-            raw_response=raw_response, meta=meta, tokens_in=tokens_in, tokens_out=tokens_out, cost=cost,
-            latency_s=latency_s, attempts=attempts,
-        )
-        deltas = _deltas([values])
-        try:
-            with self._write() as session:
-                statement = (
-                    self._insert(Item)
-                    .values(values)
-                    .on_conflict_do_nothing(index_elements=["job_id", "task_id"])
-                    .returning(Item.task_id)
-                )
-                if session.execute(statement).first() is None:
-                    return False
-                increment(session, job_id, deltas)
-                return True
-        except IntegrityError:
-            with self._read() as session:
-                if session.get(Job, job_id) is None:
-                    raise NotFoundError(f"no job with id {job_id!r}") from None
-            raise
+        return bool(self.record_items(job_id, [{"task_id": task_id, **fields}]))
 
     def record_items(self, job_id: str, items: Sequence[Mapping[str, Any]]) -> list[int]:
         """`record_item` for many tasks of one job, in one transaction with one counters UPDATE
