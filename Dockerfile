@@ -33,4 +33,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 # The same gunicorn settings as `lsagent serve` (ml_backend/cli/service.py): gthread workers, the
 # app preloaded so tables are created once, a timeout above the /predict budget, and unfinished
 # jobs resumed as soon as a worker starts. PORT, WORKERS and THREADS come from the environment.
-CMD ["gunicorn", "-c", "python:ml_backend.gunicorn_conf", "ml_backend.wsgi:app"]
+CMD ["gunicorn", "-c", "python:ml_backend.service.gunicorn_conf", "ml_backend.service.wsgi:app"]

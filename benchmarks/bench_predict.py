@@ -32,7 +32,7 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ml_backend.modelconfig import ModelConfig  # noqa: E402
+from ml_backend.engine.modelconfig import ModelConfig  # noqa: E402
 from ml_backend.runtime import Runtime  # noqa: E402
 from ml_backend.settings import Settings  # noqa: E402
 

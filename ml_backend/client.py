@@ -1,7 +1,7 @@
 """Python client of the service's admin REST API, for notebooks, scripts and the CLI.
 
 It speaks only HTTP to the service, which owns all state, so a notebook and the CLI always see
-the same agents and jobs. Results are the service's JSON wrapped in ``ml_backend.display``
+the same agents and jobs. Results are the service's JSON wrapped in ``ml_backend.report.display``
 classes: still dicts, shown as tables in Jupyter.
 
     from ml_backend.client import Client
@@ -23,7 +23,7 @@ from typing import Any
 
 import requests
 
-from ml_backend.display import Job, JobSummary, Record, Records, VerificationFigures
+from ml_backend.report.display import Job, JobSummary, Record, Records, VerificationFigures
 
 DEFAULT_URL = "http://localhost:9090"
 FINAL_STATUSES = ("done", "failed", "cancelled")

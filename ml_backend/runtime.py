@@ -6,12 +6,12 @@ from __future__ import annotations
 import threading
 from typing import Any, Sequence
 
-from ml_backend import agents, prompts
-from ml_backend.annotate import AgentRuntime, Annotator
-from ml_backend.labeling import parse_label_config
-from ml_backend.llm import LLMClient, RetryPolicy
-from ml_backend.modelconfig import ModelConfig
-from ml_backend.ratelimit import LocalRateLimiter, RedisRateLimiter
+from ml_backend.engine import agents, prompts
+from ml_backend.engine.annotate import AgentRuntime, Annotator
+from ml_backend.engine.labeling import parse_label_config
+from ml_backend.engine.llm import LLMClient, RetryPolicy
+from ml_backend.engine.modelconfig import ModelConfig
+from ml_backend.engine.ratelimit import LocalRateLimiter, RedisRateLimiter
 from ml_backend.settings import Settings
 from ml_backend.store import Store
 

@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from ml_backend.accuracy import (
+from ml_backend.review.accuracy import (
     AccuracyInputError,
     AuditEstimate,
     Threshold,

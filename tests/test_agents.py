@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import requests
 
-from ml_backend.agents import AgentValidationError
-from ml_backend.modelconfig import ModelConfig
+from ml_backend.engine.agents import AgentValidationError
+from ml_backend.engine.modelconfig import ModelConfig
 from ml_backend.runtime import Runtime
 from sync import projects
 from tests.fixtures.label_studio import SENTIMENT_CONFIG

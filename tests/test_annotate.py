@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from ml_backend import agents
-from ml_backend.annotate import AgentRuntime, Annotator
-from ml_backend.llm import LLMClient
-from ml_backend.modelconfig import ModelConfig
+from ml_backend.engine import agents
+from ml_backend.engine.annotate import AgentRuntime, Annotator
+from ml_backend.engine.llm import LLMClient
+from ml_backend.engine.modelconfig import ModelConfig
 from ml_backend.store import Store
 
 CONFIG = (
@@ -97,8 +97,8 @@ def test_failures_are_classified_outcomes_not_exceptions(make_annotator: Any, si
 
 def test_an_endpoint_without_usage_counts_zero_tokens_instead_of_failing() -> None:
     # Ollama and llama.cpp servers may omit `usage`; the openai client then gives None.
-    from ml_backend.annotate import _as_response
-    from ml_backend.llm import Completion
+    from ml_backend.engine.annotate import _as_response
+    from ml_backend.engine.llm import Completion
 
     response = _as_response(Completion("{}", None, None, None, None, 0.1, 1, "stop"))
     assert (response["prompt_tokens"], response["completion_tokens"]) == (0, 0)

@@ -8,9 +8,9 @@ import math
 import pytest
 import tiktoken
 
-from ml_backend.answers import Answer, score_answer, to_ls_results
-from ml_backend.labeling import parse_label_config
-from ml_backend.outcomes import ErrorClass
+from ml_backend.engine.answers import Answer, score_answer, to_ls_results
+from ml_backend.engine.labeling import parse_label_config
+from ml_backend.engine.outcomes import ErrorClass
 
 SPEC = parse_label_config(
     '<View><Text name="text" value="$text"/>'

@@ -22,10 +22,10 @@ from flask import Flask
 from psycopg import sql
 
 from ml_backend import __version__
-from ml_backend.annotate import Outcome
-from ml_backend.api.openapi import document
-from ml_backend.app import create_app
-from ml_backend.cli.service import gunicorn_options
+from ml_backend.engine.annotate import Outcome
+from ml_backend.service.api.openapi import document
+from ml_backend.service.app import create_app
+from ml_backend.service.server import gunicorn_options
 from ml_backend.settings import Settings
 from tests.fixtures.service import service_settings
 
@@ -161,7 +161,7 @@ def test_settings_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.
 def test_wsgi_module_builds_the_app_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LSAGENT_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    import ml_backend.wsgi as wsgi
+    import ml_backend.service.wsgi as wsgi
 
     module = importlib.reload(wsgi)
     assert isinstance(module.app, Flask)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ml_backend.client import Client, ServiceError
-from ml_backend.display import Job, JobSummary, Records, VerificationFigures
+from ml_backend.report.display import Job, JobSummary, Records, VerificationFigures
 from sync.annotations import create_annotation
 from sync.predictions import predictions_by_version
 from tests.fixtures.label_studio import SENTIMENT_CONFIG, sentiment

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from ml_backend.confidence import control_confidence, label_probability, self_consistency, sequence_means
-from ml_backend.labeling import Label
+from ml_backend.engine.confidence import control_confidence, label_probability, self_consistency, sequence_means
+from ml_backend.engine.labeling import Label
 
 NEG, NEU, POS = Label("Negative", "Negative"), Label("Neutral", "Neutral"), Label("pos", "Positive")
 SENTIMENT = [NEG, NEU, POS]

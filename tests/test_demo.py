@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from ml_backend.cli.demo import demo_command
-from ml_backend.demo import runner
-from ml_backend.demo.dataset import LABELS, load_reviews
+from ml_backend.cli.demo.command import demo_command
+from ml_backend.cli.demo import runner
+from ml_backend.cli.demo.dataset import LABELS, load_reviews
 from sync import server
 from sync.client import connect
 from sync.predictions import predictions_by_version

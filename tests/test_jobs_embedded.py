@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from ml_backend import prompts, tokens
+from ml_backend.engine import prompts, tokens
 from ml_backend.jobs.estimate import expected_output_tokens
 from sync import filters
 from sync.predictions import predictions_by_version

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ml_backend.annotate import Outcome
+from ml_backend.engine.annotate import Outcome
 from ml_backend.jobs import pricing
 from ml_backend.jobs.items import api_error_kind, item_fields
 from ml_backend.jobs.locks import FileLeases, LocalHeartbeats

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ml_backend.labeling import EmptyInputError, LabelConfigError, parse_label_config
+from ml_backend.engine.labeling import EmptyInputError, LabelConfigError, parse_label_config
 
 MIXED = """
 <View>

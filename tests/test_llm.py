@@ -15,11 +15,11 @@ import httpx2
 import openai
 import pytest
 
-from ml_backend.llm import (Attempt, LLMCallError, LLMClient, MissingAPIKeyError, RetryPolicy, is_retryable,
+from ml_backend.engine.llm import (Attempt, LLMCallError, LLMClient, MissingAPIKeyError, RetryPolicy, is_retryable,
                             retry_after_seconds)
-from ml_backend.modelconfig import ModelConfig
-from ml_backend.outcomes import ErrorClass
-from ml_backend.ratelimit import LocalRateLimiter
+from ml_backend.engine.modelconfig import ModelConfig
+from ml_backend.engine.outcomes import ErrorClass
+from ml_backend.engine.ratelimit import LocalRateLimiter
 from tests.fixtures.simulator import SimulatorHandle
 
 KEY_ENV = "LSAGENT_TEST_LLM_KEY"

@@ -17,8 +17,8 @@ import pytest
 from flask import Flask
 from werkzeug.exceptions import MethodNotAllowed
 
-from ml_backend import app as app_module
-from ml_backend.app import create_app
+from ml_backend.service import app as app_module
+from ml_backend.service.app import create_app
 from tests.fixtures.service import service_settings
 
 WEBHOOK_LIMIT = 4096
@@ -78,8 +78,8 @@ def app(tmp_path: Path) -> Flask:
 @pytest.fixture
 def agent_id(app: Flask) -> str:
     """An agent saved straight into the store, so routes naming one get past the lookup."""
-    from ml_backend.agents import draft
-    from ml_backend.modelconfig import ModelConfig
+    from ml_backend.engine.agents import draft
+    from ml_backend.engine.modelconfig import ModelConfig
     from tests.fixtures.label_studio import SENTIMENT_CONFIG
 
     made = draft(name="stored", project=1, label_config=SENTIMENT_CONFIG, config=ModelConfig(model="sim-small"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from ml_backend.modelconfig import ModelConfig
+from ml_backend.engine.modelconfig import ModelConfig
 
 
 def test_normalised_config_is_sorted_plain_data_without_trailing_slash() -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ml_backend.labeling import LabelSpec, parse_label_config
-from ml_backend.outcomes import ErrorClass
-from ml_backend.postprocess import allowed_edits, edit_distance, parse_response, response_format
+from ml_backend.engine.labeling import LabelSpec, parse_label_config
+from ml_backend.engine.outcomes import ErrorClass
+from ml_backend.engine.postprocess import allowed_edits, edit_distance, parse_response, response_format
 
 TABLE = Path(__file__).parent / "data" / "messy_responses.jsonl"
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from ml_backend import tokens
-from ml_backend.labeling import EmptyInputError, LabelSpec, parse_label_config
-from ml_backend.prompts import (
+from ml_backend.engine import tokens
+from ml_backend.engine.labeling import EmptyInputError, LabelSpec, parse_label_config
+from ml_backend.engine.prompts import (
     PromptTemplate,
     PromptTemplateError,
     build_template,

@@ -15,7 +15,7 @@ import requests
 
 from sync import projects
 from sync.client import LabelStudioError
-from ml_backend.webhook import record_verification_hint
+from ml_backend.review.webhook import record_verification_hint
 from sync.annotations import create_annotation
 from sync.tasks import iter_task_pages
 from tests.fixtures.label_studio import SENTIMENT_CONFIG, sentiment

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from ml_backend.ratelimit import LocalRateLimiter, Pace, RedisRateLimiter, RequestTooLargeError
+from ml_backend.engine.ratelimit import LocalRateLimiter, Pace, RedisRateLimiter, RequestTooLargeError
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 

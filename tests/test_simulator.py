@@ -12,8 +12,8 @@ import httpx
 import openai
 import pytest
 
-from ml_backend.labeling import parse_label_config
-from ml_backend.prompts import build_template, render_messages
+from ml_backend.engine.labeling import parse_label_config
+from ml_backend.engine.prompts import build_template, render_messages
 from ml_backend.simulator import lexicon
 from ml_backend.simulator.logprobs import pieces
 from ml_backend.simulator.options import OptionsError, SimulatorOptions, build_parser, options_from_args

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ml_backend.modelconfig import ModelConfig
+from ml_backend.engine.modelconfig import ModelConfig
 from ml_backend.store import (
     AmbiguousReferenceError,
     InvalidTransitionError,

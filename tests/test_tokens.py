@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from ml_backend import tokens
-from ml_backend.tokens import UnknownModelError, context_window, count_messages, count_text, fits, tokenizer_for
+from ml_backend.engine import tokens
+from ml_backend.engine.tokens import UnknownModelError, context_window, count_messages, count_text, fits, tokenizer_for
 
 # The example conversation of OpenAI's cookbook "How to count tokens with tiktoken"; the chat
 # API reported 129 prompt tokens for it on gpt-3.5-turbo-0613 and gpt-4-0613.

@@ -21,7 +21,7 @@ ADMIN = "admin@example.com"
 
 
 def wilson(correct: int, n: int) -> tuple[float, float]:
-    """The Wilson score interval, written out independently of ml_backend.calibration."""
+    """The Wilson score interval, written out independently of ml_backend.review.calibration."""
     p = correct / n
     centre = (p + Z * Z / (2 * n)) / (1 + Z * Z / n)
     half = Z / (1 + Z * Z / n) * math.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n))

@@ -9,7 +9,8 @@ from typing import Any
 import click
 
 from ml_backend import __version__
-from ml_backend.cli import agents, demo, jobs, local, review, service
+from ml_backend.cli import agents, jobs, local, review, service
+from ml_backend.cli.demo import command as demo
 from ml_backend.cli.output import JSON_MODE, console
 from ml_backend.client import ServiceError
 

@@ -87,7 +87,7 @@ def estimate_command(agent: str, subset: str, project: int | None, as_json: bool
 @click.option("--burst", is_flag=True, help="Exit once the queue is empty and the chunks in hand are done.")
 def worker_command(queue: str | None, burst: bool) -> None:
     """Run chunks of annotation jobs from Redis (needs REDIS_URL, DATABASE_URL, LABEL_STUDIO_*)."""
-    from ml_backend.worker import WorkerConfigError, work
+    from ml_backend.jobs.worker import WorkerConfigError, work
 
     try:
         drained = work(queue, burst)

@@ -8,8 +8,8 @@ from typing import IO
 
 import click
 
-from ml_backend.answers import score_answer
-from ml_backend.labeling import LabelConfigError, parse_label_config
+from ml_backend.engine.answers import score_answer
+from ml_backend.engine.labeling import LabelConfigError, parse_label_config
 
 
 @click.command("parse")

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from ml_backend.annotate import Annotator
+from ml_backend.engine.annotate import Annotator
 from ml_backend.jobs.items import item_fields
 from ml_backend.jobs.locks import Heartbeats, chunk_key
 from ml_backend.jobs.options import JobOptions

@@ -1,7 +1,7 @@
 """What a job would cost before it runs: the real prompts of the subset, counted with the
 model's tokenizer, plus the answers the model is expected to write.
 
-The prompt side is exact up to the tokenizer (see ``ml_backend.tokens``); the output side is
+The prompt side is exact up to the tokenizer (see ``ml_backend.engine.tokens``); the output side is
 an estimate, from the length of the answer format with an average label. Tasks whose answer is
 already cached cost nothing and are counted apart, as are tasks with empty input (never sent).
 The subset is read a page at a time, so the estimate of a large project stays small in memory.
@@ -13,11 +13,11 @@ import json
 from statistics import mean
 from typing import Any
 
-from ml_backend import prompts, tokens
-from ml_backend.annotate import AgentRuntime, cache_key
+from ml_backend.engine import prompts, tokens
+from ml_backend.engine.annotate import AgentRuntime, cache_key
 from ml_backend.jobs.pricing import price_for
 from ml_backend.jobs.subset import Subset
-from ml_backend.labeling import EmptyInputError
+from ml_backend.engine.labeling import EmptyInputError
 from ml_backend.runtime import Runtime
 
 PAGE_SIZE = 500

@@ -24,7 +24,7 @@ from ml_backend.jobs.options import JobOptions
 
 log = logging.getLogger(__name__)
 
-RQ_FUNCTION = "ml_backend.worker.run_chunk"
+RQ_FUNCTION = "ml_backend.jobs.worker.run_chunk"
 _NOT_ID = re.compile(r"[^A-Za-z0-9_-]")
 
 

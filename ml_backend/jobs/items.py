@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ml_backend.annotate import Outcome
+from ml_backend.engine.annotate import Outcome
 from ml_backend.jobs.pricing import Price
-from ml_backend.outcomes import ErrorClass
+from ml_backend.engine.outcomes import ErrorClass
 
 _CLASS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 MAX_LABEL = 500

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import BigInteger, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ml_backend.outcomes import ErrorClass
+from ml_backend.engine.outcomes import ErrorClass
 
 from . import clock, validate
 from .base import StoreBase

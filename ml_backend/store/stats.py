@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from ml_backend.outcomes import ErrorClass
+from ml_backend.engine.outcomes import ErrorClass
 
 from .base import StoreBase
 from .errors import NotFoundError

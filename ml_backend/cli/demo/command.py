@@ -1,0 +1,41 @@
+"""``lsagent demo``: the whole workflow on this machine, on the bundled dataset (see ``ml_backend.cli.demo``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+DEFAULT_DATA_DIR = Path.home() / ".lsagent" / "demo"
+
+
+@click.command("demo")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_DATA_DIR,
+              show_default=True, help="Where Label Studio, the service and the logs keep their data.")
+@click.option("--port-ls", type=click.IntRange(1, 65535), default=8080, show_default=True,
+              help="Label Studio's port.")
+@click.option("--port", type=click.IntRange(1, 65535), default=9090, show_default=True,
+              help="The lsagent service's port.")
+@click.option("--stop-after-views", is_flag=True,
+              help="Stop everything once the review views exist, instead of running until Ctrl-C.")
+@click.option("--model", help="Model of the agent (default: sim-small on the simulator; with OPENAI_BASE_URL, "
+                              "$LSAGENT_DEMO_MODEL or gpt-4o-mini).")
+@click.option("--sim-latency-ms", type=click.FloatRange(0), default=150.0, show_default=True,
+              help="Simulated latency of each LLM call (simulator only).")
+def demo_command(data_dir: Path, port_ls: int, port: int, stop_after_views: bool, model: str | None,
+                 sim_latency_ms: float) -> None:
+    """The main job: Label Studio, the service and an LLM (the simulator unless OPENAI_BASE_URL is
+    set), the bundled reviews, an agent, a job, a low-confidence and an audit review view. Running
+    it again reuses what exists."""
+    from ml_backend.cli.demo.processes import DemoError
+    from ml_backend.cli.demo.runner import DemoOptions, run_demo
+
+    options = DemoOptions(data_dir=data_dir, port_ls=port_ls, port=port, stop_after_views=stop_after_views,
+                          model=model, sim_latency_ms=sim_latency_ms)
+    try:
+        run_demo(options)
+    except DemoError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+COMMANDS = [demo_command]

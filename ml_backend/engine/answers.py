@@ -1,0 +1,169 @@
+"""One scored answer per task: the labels read from a response and how sure the model was.
+
+Why a single record: the job runner stores it, ``lsagent parse`` prints it and the Label Studio
+push turns it into prediction results, so the three must not disagree. Confidence comes from
+token log-probabilities when the endpoint gives them (``method="logprobs"``, see
+``ml_backend.engine.confidence``); otherwise from the agreement of n sampled answers
+(``"self_consistency"``); with neither it is unknown (``"none"``) and never made up. An answer
+with an error carries no labels and no confidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from ml_backend.engine.confidence import control_confidence, label_probability, self_consistency, sequence_means
+from ml_backend.engine.labeling import LabelSpec
+from ml_backend.engine.outcomes import ErrorClass
+from ml_backend.engine.postprocess import Parsed, parse_response
+
+Method = Literal["logprobs", "self_consistency", "none"]
+
+
+@dataclass
+class Answer:
+    """Labels (result values) and confidences per control, plus what the confidence is based on.
+
+    ``score`` is the prediction-level confidence: the minimum over controls, None when any control's
+    is unknown. ``mean_prob`` and ``geo_mean_prob`` are whole-response token-probability means kept
+    for comparison, not used as confidence. ``invalid`` holds raw offending labels for reports.
+    """
+
+    labels: dict[str, list[str]]
+    confidence: dict[str, float | None]
+    per_label: dict[str, dict[str, float | None]]
+    score: float | None
+    error: ErrorClass | None
+    detail: str
+    method: Method
+    mean_prob: float | None = None
+    geo_mean_prob: float | None = None
+    dropped: dict[str, list[str]] = field(default_factory=dict)
+    invalid: list[str] = field(default_factory=list)
+
+    def to_parse_line(self) -> dict[str, Any]:
+        """The ``lsagent parse`` line: labels, confidence, error and detail."""
+        return {
+            "labels": self.labels,
+            "confidence": self.confidence,
+            "error": None if self.error is None else self.error.value,
+            "detail": self.detail,
+        }
+
+    def meta(self) -> dict[str, Any]:
+        """What an item stores beside its labels and confidence: the confidence method (so a
+        self-consistency fallback is visible), per-label probabilities, the whole-response means,
+        dropped and invalid labels. Plain JSON data."""
+        return {
+            "method": self.method,
+            "per_label": self.per_label,
+            "mean_prob": self.mean_prob,
+            "geo_mean_prob": self.geo_mean_prob,
+            "dropped": self.dropped,
+            "invalid": self.invalid,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable data (for the store); ``from_dict`` reads it back."""
+        data = asdict(self)
+        data["error"] = None if self.error is None else self.error.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Answer:
+        """The Answer that ``to_dict`` produced."""
+        values = dict(data)
+        values["error"] = None if values.get("error") is None else ErrorClass(values["error"])
+        return cls(**values)
+
+
+def score_answer(
+    spec: LabelSpec,
+    content: str | None,
+    logprobs: Sequence[Mapping[str, Any]] | None,
+    samples: Sequence[str | None] | None = None,
+) -> Answer:
+    """Read ``content`` and attach confidences from ``logprobs``, else from the sampled answers."""
+    parsed = parse_response(content, spec)
+    mean_prob, geo_mean_prob = sequence_means(logprobs) if logprobs else (None, None)
+    if parsed.error is not None:
+        return Answer(
+            labels={},
+            confidence={},
+            per_label={},
+            score=None,
+            error=parsed.error,
+            detail=parsed.detail,
+            method="none",
+            mean_prob=mean_prob,
+            geo_mean_prob=geo_mean_prob,
+            invalid=parsed.invalid,
+        )
+    labels = {name: list(answer.labels) for name, answer in parsed.answers.items()}
+    method: Method
+    if logprobs:
+        method, per_label = "logprobs", _from_logprobs(spec, parsed, content or "", logprobs)
+    elif samples:
+        method, per_label = "self_consistency", _from_samples(spec, samples, labels)
+    else:
+        method = "none"
+        per_label = {name: dict.fromkeys(values) for name, values in labels.items()}
+    confidence = {name: control_confidence(probs) for name, probs in per_label.items()}
+    return Answer(
+        labels=labels,
+        confidence=confidence,
+        per_label=per_label,
+        score=control_confidence(confidence),
+        error=None,
+        detail=parsed.detail,
+        method=method,
+        mean_prob=mean_prob,
+        geo_mean_prob=geo_mean_prob,
+        dropped={name: list(a.dropped) for name, a in parsed.answers.items() if a.dropped},
+    )
+
+
+def _from_logprobs(
+    spec: LabelSpec, parsed: Parsed, content: str, logprobs: Sequence[Mapping[str, Any]]
+) -> dict[str, dict[str, float | None]]:
+    per_label: dict[str, dict[str, float | None]] = {}
+    for control in spec.controls:
+        answer = parsed.answers[control.name]
+        by_value = {label.value: label for label in control.labels}
+        per_label[control.name] = {
+            value: label_probability(logprobs, content, offset, by_value[value], control.labels)
+            for value, offset in zip(answer.labels, answer.offsets)
+        }
+    return per_label
+
+
+def _from_samples(
+    spec: LabelSpec, samples: Sequence[str | None], labels: dict[str, list[str]]
+) -> dict[str, dict[str, float | None]]:
+    read = []
+    for sample in samples:
+        parsed = parse_response(sample, spec)
+        read.append(None if parsed.error else {name: a.labels for name, a in parsed.answers.items()})
+    shares = self_consistency(read, labels)
+    return {name: dict(values) for name, values in shares.items()}
+
+
+def to_ls_results(spec: LabelSpec, answer: Answer) -> list[dict[str, Any]]:
+    """Label Studio result items, one per control in config order; an errored answer has none."""
+    if answer.error is not None:
+        raise ValueError(f"answer has error {answer.error.value} ({answer.detail}); it has no Label Studio result")
+    missing = [control.name for control in spec.controls if control.name not in answer.labels]
+    if missing:
+        raise ValueError(f"answer has no labels for control(s) {', '.join(missing)} of this labeling config")
+    return [
+        {
+            "from_name": control.name,
+            "to_name": control.to_name,
+            "type": "choices",
+            "value": {"choices": list(answer.labels[control.name])},
+            "score": answer.confidence.get(control.name),
+        }
+        for control in spec.controls
+    ]

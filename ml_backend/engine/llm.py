@@ -1,0 +1,399 @@
+"""The one way the engine calls a model: the `openai` client, paced, bounded, retried, classified.
+
+Why each part is here:
+
+* A semaphore of `max_concurrency` (and an HTTP pool of the same size) keeps one agent from
+  opening hundreds of connections to a provider or a small local server.
+* Before every attempt the limiter is asked for one request and the tokens it may use (prompt +
+  `max_tokens` per sample), so the client stays under the provider's minute limits instead of
+  discovering them as 429s. A retryable answer with `Retry-After` (a 429, a 503) pauses the
+  limiter, which holds back every caller sharing it (all threads, or all Redis-limited workers).
+* Retries (tenacity) only where a retry can help: 408, 429, 5xx, timeouts and dropped
+  connections. Never on 400/401/403/404/422, never on an exhausted quota. The backoff is
+  exponential with jitter and at least the server's `Retry-After`; attempts and the total time
+  slept are both bounded (`RetryPolicy`).
+* Failures come out as `LLMCallError` with an `ErrorClass`, so a job records *why* a task has no
+  label; a prompt longer than the model's context is `context_overflow`, everything else is
+  `api_error`. An empty answer is not an error here: post-processing calls it a format error.
+* The API key is read from the environment variable the config names. It is handed to the
+  `openai` client only, never kept in a field of ours, and scrubbed from every error detail.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+import httpx2
+import openai
+from tenacity import RetryCallState, Retrying, retry_if_exception
+
+from ml_backend.engine.modelconfig import ModelConfig
+from ml_backend.engine.outcomes import ErrorClass
+from ml_backend.engine.ratelimit import LocalRateLimiter, RateLimiter, RequestTooLargeError
+
+T = TypeVar("T")
+Message = dict[str, Any]
+
+RETRYABLE_STATUSES = frozenset({408, 429})
+_CONTEXT_MESSAGE = re.compile(r"context[ _-]?(length|window|size)|maximum context|too many tokens", re.I)
+_FORMAT_MESSAGE = re.compile(r"response_format|json_schema", re.I)
+_CHARS_PER_TOKEN = 3  # a deliberately high token estimate when the caller gives none
+
+
+class MissingAPIKeyError(ValueError):
+    """The environment variable that should hold the API key is unset or empty."""
+
+
+class LLMCallError(Exception):
+    """A call that produced no completion: `error_class` says why, `status` is the HTTP status
+    of the last attempt (or the exception's class name when there was no HTTP answer)."""
+
+    def __init__(self, error_class: ErrorClass, status: int | str | None, detail: str, attempts: int) -> None:
+        super().__init__(error_class, status, detail, attempts)
+        self.error_class = ErrorClass(error_class)
+        self.status = status
+        self.detail = detail
+        self.attempts = attempts
+
+    def __str__(self) -> str:
+        status = f" (status {self.status})" if self.status is not None else ""
+        return f"{self.error_class.value}{status} after {self.attempts} attempt(s): {self.detail}"
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A model's answer. `logprobs` is `choices[0].logprobs.content` as plain dicts; `samples` holds
+    every choice's content when more than one was asked for; `latency_s` is the successful
+    request's duration; `attempts` counts every HTTP attempt the call made."""
+
+    content: str | None
+    logprobs: list[dict[str, Any]] | None
+    samples: list[str | None] | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_s: float
+    attempts: int
+    finish_reason: str | None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One HTTP attempt, reported to the `on_attempt` hook (for metrics). `outcome` is "ok", the
+    HTTP status as text, or the exception class name (e.g. "APITimeoutError")."""
+
+    model: str
+    number: int
+    outcome: str
+    latency_s: float
+    retry_after_s: float | None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Attempts per call, the most time one call may sleep between attempts, and the backoff:
+    `backoff_initial_s * 2**(retry - 1)` plus up to `backoff_initial_s` of jitter, capped at
+    `backoff_max_s`, and never shorter than the server's Retry-After."""
+
+    max_attempts: int = 6
+    max_wait_s: float = 120.0
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 20.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        if min(self.max_wait_s, self.backoff_initial_s, self.backoff_max_s) < 0:
+            raise ValueError("retry waits must be non-negative")
+
+    def backoff(self, retry: int) -> float:
+        """The sleep before retry number `retry` (1 = the first retry), ignoring Retry-After."""
+        exponential = self.backoff_initial_s * 2 ** min(retry - 1, 30)
+        return min(self.backoff_max_s, exponential + random.uniform(0, self.backoff_initial_s))
+
+
+class _Failed(Exception):
+    """Internal: the last exception of a retried call, with the number of attempts it took."""
+
+    def __init__(self, error: Exception, attempts: int) -> None:
+        super().__init__(error, attempts)
+        self.error = error
+        self.attempts = attempts
+
+
+def retry_after_seconds(error: BaseException) -> float | None:
+    """The server's requested delay from `retry-after-ms` or `Retry-After` (seconds or HTTP date)."""
+    response = getattr(error, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    try:
+        if headers.get("retry-after-ms"):
+            return max(0.0, float(headers["retry-after-ms"]) / 1000)
+        value = headers.get("retry-after")
+        if value:
+            return max(0.0, float(value))
+    except ValueError:
+        return _http_date_delay(headers.get("retry-after"))
+    return None
+
+
+def _http_date_delay(value: str | None) -> float | None:
+    try:
+        when = email.utils.parsedate_to_datetime(value or "")
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when.replace(tzinfo=when.tzinfo or timezone.utc) - datetime.now(timezone.utc)).total_seconds())
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether another attempt can succeed: rate limits, server errors, timeouts, lost connections."""
+    if isinstance(error, openai.APIConnectionError):
+        return True
+    if not isinstance(error, openai.APIStatusError):
+        return False
+    if error.code == "insufficient_quota":
+        return False
+    return error.status_code in RETRYABLE_STATUSES or error.status_code >= 500
+
+
+def _rejects_response_format(error: BaseException) -> bool:
+    if not isinstance(error, openai.BadRequestError) or _is_context_overflow(error):
+        return False
+    return bool(_FORMAT_MESSAGE.search(str(error)))
+
+
+def _is_context_overflow(error: BaseException) -> bool:
+    if not isinstance(error, openai.BadRequestError):
+        return False
+    return error.code == "context_length_exceeded" or bool(_CONTEXT_MESSAGE.search(str(error)))
+
+
+def _outcome(error: BaseException) -> str:
+    status = getattr(error, "status_code", None)
+    return str(status) if isinstance(status, int) else type(error).__name__
+
+
+class LLMClient:
+    """Calls one model configuration. Thread-safe: share one per agent across a job's threads.
+
+    `limiter` defaults to a `LocalRateLimiter` with the config's per-minute limits; pass a
+    `RedisRateLimiter` to share the budget with other processes. `on_attempt` receives an
+    `Attempt` after every HTTP attempt. Not picklable: build one per process from the config.
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        limiter: RateLimiter | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        on_attempt: Callable[[Attempt], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.limiter: RateLimiter = (
+            limiter if limiter is not None
+            else LocalRateLimiter(config.requests_per_minute, config.tokens_per_minute))
+        self.retry = retry or RetryPolicy()
+        self._on_attempt = on_attempt
+        self._slots = threading.BoundedSemaphore(config.max_concurrency)
+        self._send_response_format = True
+        pool = httpx2.Limits(max_connections=config.max_concurrency,
+                             max_keepalive_connections=config.max_concurrency)
+        self._client = openai.OpenAI(
+            base_url=config.base_url or os.environ.get("OPENAI_BASE_URL") or None,
+            api_key=_read_api_key(config),
+            max_retries=0,
+            timeout=config.timeout,
+            http_client=openai.DefaultHttpxClient(limits=pool, timeout=config.timeout),
+        )
+
+    def __repr__(self) -> str:
+        return (f"LLMClient(model={self.config.model!r}, base_url={str(self._client.base_url)!r}, "
+                f"api_key_env={self.config.api_key_env!r})")
+
+    def __reduce__(self) -> Any:
+        raise TypeError("LLMClient holds credentials and open connections and cannot be serialised; "
+                        "serialise its ModelConfig and build a client where it is needed")
+
+    @property
+    def sends_response_format(self) -> bool:
+        """False once the endpoint has rejected `response_format`: later calls leave it out."""
+        return self._send_response_format
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self._client.close()
+
+    def complete(
+        self,
+        messages: list[Message],
+        *,
+        response_format: dict[str, Any] | None = None,
+        n: int = 1,
+        estimated_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Completion:
+        """One chat completion (`n` samples). `estimated_tokens` is the prompt's token count, used
+        for rate limiting; without it a rough count from the characters is used. `temperature`
+        overrides the config's for this call (self-consistency samples need some randomness)."""
+        _check_request(messages, n, estimated_tokens, temperature)
+        prompt = estimated_tokens if estimated_tokens is not None else _rough_tokens(messages)
+        tokens = prompt + self.config.max_tokens * n
+        attempts = 0
+        use_format = response_format is not None and self._send_response_format
+        while True:
+            request = self._request(messages, n, response_format if use_format else None, temperature)
+            try:
+                (response, latency), used = self._with_retries(
+                    lambda: self._client.chat.completions.create(**request), tokens, attempts)
+            except _Failed as failed:
+                attempts += failed.attempts
+                if use_format and _rejects_response_format(failed.error):
+                    self._send_response_format = use_format = False
+                    continue
+                raise self._classify(failed.error, attempts) from None
+            return _completion(response, latency, attempts + used, n)
+
+    def list_models(self) -> list[str]:
+        """The model ids the endpoint offers (retried like a completion, not rate limited)."""
+        try:
+            (page, _), _ = self._with_retries(lambda: self._client.models.list(), None, 0)
+        except _Failed as failed:
+            raise self._classify(failed.error, failed.attempts) from None
+        return [model.id for model in page]
+
+    def _request(self, messages: list[Message], n: int, response_format: dict[str, Any] | None,
+                 temperature: float | None) -> dict[str, Any]:
+        config = self.config
+        request: dict[str, Any] = {
+            "model": config.model, "messages": messages, "max_tokens": config.max_tokens,
+            "temperature": config.temperature if temperature is None else temperature}
+        optional = {"top_p": config.top_p, "seed": config.seed, "response_format": response_format,
+                    "n": n if n > 1 else None}
+        request.update({key: value for key, value in optional.items() if value is not None})
+        if config.logprobs:
+            request["logprobs"] = True
+            if config.top_logprobs:
+                request["top_logprobs"] = config.top_logprobs
+        return request
+
+    def _with_retries(self, call: Callable[[], T], tokens: int | None, done: int) -> tuple[tuple[T, float], int]:
+        """Run `call` under the retry policy: ((result, latency of the good attempt), attempts)."""
+        count = 0
+
+        def attempt() -> tuple[T, float]:
+            nonlocal count
+            with self._slots:
+                if tokens is not None:
+                    self.limiter.acquire(tokens)
+                count += 1
+                return self._send(call, done + count)
+
+        policy = self.retry
+        retrying = Retrying(
+            retry=retry_if_exception(is_retryable),
+            stop=lambda state: state.attempt_number >= policy.max_attempts
+            or state.idle_for + state.upcoming_sleep > policy.max_wait_s,
+            wait=self._wait,
+            reraise=True,
+        )
+        try:
+            return retrying(attempt), count
+        except (openai.APIError, RequestTooLargeError) as error:
+            raise _Failed(error, count) from None
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        asked = retry_after_seconds(error) if error else None
+        return max(asked or 0.0, self.retry.backoff(state.attempt_number))
+
+    def _send(self, call: Callable[[], T], number: int) -> tuple[T, float]:
+        """One HTTP attempt (the caller holds a concurrency slot and a rate-limit slot)."""
+        started = time.monotonic()
+        try:
+            result = call()
+        except openai.APIError as error:
+            asked = retry_after_seconds(error)
+            if asked and is_retryable(error):
+                self.limiter.pause(asked)
+            self._report(number, _outcome(error), time.monotonic() - started, asked)
+            raise
+        latency = time.monotonic() - started
+        self._report(number, "ok", latency, None)
+        return result, latency
+
+    def _report(self, number: int, outcome: str, latency: float, retry_after: float | None) -> None:
+        if self._on_attempt:
+            self._on_attempt(Attempt(self.config.model, number, outcome, latency, retry_after))
+
+    def _classify(self, error: Exception, attempts: int) -> LLMCallError:
+        detail = _redact(f"{type(error).__name__}: {error}", self.config.api_key_env)
+        if _is_context_overflow(error):
+            return LLMCallError(ErrorClass.CONTEXT_OVERFLOW, 400, detail, attempts)
+        status = getattr(error, "status_code", None)
+        return LLMCallError(ErrorClass.API_ERROR, status if isinstance(status, int) else _outcome(error),
+                            detail, attempts)
+
+
+def _read_api_key(config: ModelConfig) -> str:
+    key = os.environ.get(config.api_key_env, "")
+    if not key.strip():
+        raise MissingAPIKeyError(
+            f"environment variable {config.api_key_env} is not set; it must hold the API key for model "
+            f"'{config.model}' (set it, or point api_key_env at the variable that holds the key)")
+    return key
+
+
+def _redact(text: str, env_name: str) -> str:
+    """The text with the API key (if it appears, e.g. echoed in a 401 message) replaced by ***."""
+    key = os.environ.get(env_name, "")
+    return text.replace(key, "***") if len(key) >= 4 else text
+
+
+def _check_request(messages: list[Message], n: int, estimated_tokens: int | None, temperature: float | None) -> None:
+    if not isinstance(messages, list) or not messages:
+        raise ValueError("messages must be a non-empty list of {'role', 'content'} dicts")
+    for message in messages:
+        if not isinstance(message, dict) or "role" not in message or "content" not in message:
+            raise ValueError(f"each message needs 'role' and 'content', got {message!r:.80}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if estimated_tokens is not None and (not isinstance(estimated_tokens, int) or estimated_tokens < 0):
+        raise ValueError(f"estimated_tokens must be a non-negative integer, got {estimated_tokens!r}")
+    if temperature is not None and not 0.0 <= temperature <= 2.0:
+        raise ValueError(f"temperature must be between 0 and 2, got {temperature!r}")
+
+
+def _rough_tokens(messages: list[Message]) -> int:
+    """An over-estimate of the prompt's tokens for pacing when no real count was given."""
+    chars = sum(len(str(message.get("content") or "")) for message in messages)
+    return math.ceil(chars / _CHARS_PER_TOKEN) + 4 * len(messages)
+
+
+def _completion(response: Any, latency: float, attempts: int, n: int) -> Completion:
+    choices = response.choices or []
+    first = choices[0] if choices else None
+    content = first.message.content if first else None
+    logprobs = first.logprobs if first else None
+    tokens = None if logprobs is None or logprobs.content is None else [t.model_dump() for t in logprobs.content]
+    usage = response.usage
+    return Completion(
+        content=content,
+        logprobs=tokens,
+        samples=[choice.message.content for choice in choices] if n > 1 else None,
+        prompt_tokens=usage.prompt_tokens if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+        latency_s=latency,
+        attempts=attempts,
+        finish_reason=first.finish_reason if first else None,
+    )

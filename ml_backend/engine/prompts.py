@@ -1,0 +1,414 @@
+"""Prompts for classification agents: an editable instruction around locked parts.
+
+A prompt template has two blocks. ``system`` is all static text (the instruction, each control's
+label options, the output format instruction), identical for every task so provider prompt
+caching applies. ``user`` is the task input, last. The instruction is editable; the label
+options, the output format and the input slot are locked, because post-processing, confidence
+and the simulator depend on them. The locks are enforced twice: an instruction is inserted as
+data and checked for obvious overrides, and a custom template is rendered with a sentinel input
+and must reproduce the locked parts of the default template verbatim.
+
+Label options appear as ``## Choose exactly one label for: <control>`` (or ``Choose one or more
+labels``; with several inputs ``... about input <object> for: <control>``) followed by one
+``- <label text>`` line per label and a blank line. The simulator reads labels from these lines.
+
+Templates render in a Jinja2 sandbox, so a template cannot reach Python internals. The system
+message is rendered once per (template, spec); per task only the input slot is filled in, so a
+template cannot make the prompt depend on the task's text in any other way.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
+
+from ml_backend.engine import tokens
+from ml_backend.engine.labeling import EmptyInputError, LabelSpec
+from ml_backend.engine.outcomes import ErrorClass
+
+LOCKED = "the label options, the output format instruction and the task input are locked"
+MAX_INSTRUCTIONS_CHARS = 8_000
+MAX_RENDERED_CHARS = 1_000_000
+DEFAULT_TEMPLATE = "classification.j2"
+_SLOT = "\ue000input:{}\ue001"
+_SLOT_RE = re.compile("\ue000input:(\\d+)\ue001")
+_SELF_CONTAINED = "a template must be self-contained: {% extends %}, {% include %} and {% import %} are not available"
+
+
+class PromptTemplateError(ValueError):
+    """A template or instruction cannot be used; the message says which part and why."""
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """What an agent stores: the full template source (so edits make a new agent) and the instruction."""
+
+    source: str
+    instructions: str
+
+
+@dataclass(frozen=True)
+class _Frame:
+    system: str
+    user: str  # with input slots, filled per task
+
+
+class _Sandbox(SandboxedEnvironment):
+    """The Jinja2 sandbox, also refusing arithmetic that would exhaust memory or CPU."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if _result_size(operator, left, right) > MAX_RENDERED_CHARS:
+            raise SecurityError(f"the result of '{operator}' would be too large")
+        return super().call_binop(context, operator, left, right)
+
+
+def _result_size(operator: str, left: Any, right: Any) -> int:
+    """Roughly how big ``left <operator> right`` gets: bits of a power, length of a repetition."""
+    if operator == "**":
+        return abs(left).bit_length() * right if isinstance(left, int) and isinstance(right, int) else 0
+    for sequence, times in ((left, right), (right, left)):
+        if isinstance(sequence, (str, list, tuple)) and isinstance(times, int):
+            return len(sequence) * times
+    return 0
+
+
+_ENV = _Sandbox(undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True)
+
+
+def default_source() -> str:
+    """The packaged default template (prompt_templates/classification.j2)."""
+    return resources.files("prompt_templates").joinpath(DEFAULT_TEMPLATE).read_text(encoding="utf-8")
+
+
+def default_instructions(spec: LabelSpec) -> str:
+    """A task instruction generated from the config, naming the controls."""
+    names = [f'"{control.name}"' for control in spec.controls]
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    subject = "texts" if len(spec.inputs) > 1 else "text"
+    return f"Classify the {subject} in the user message. Choose labels for {listed} from the options below."
+
+
+def build_template(spec: LabelSpec, instructions: str | None = None, source: str | None = None) -> PromptTemplate:
+    """A validated template: the default or a custom source, with the default or a custom instruction."""
+    template = PromptTemplate(
+        source=default_source() if source is None else source,
+        instructions=default_instructions(spec) if instructions is None else instructions,
+    )
+    _frame(template.source, template.instructions, spec)
+    return template
+
+
+def render_messages(template: PromptTemplate, spec: LabelSpec, task_data: dict[str, Any]) -> list[dict[str, str]]:
+    """Chat messages for one task: static system message, then the task input as the user message.
+
+    Raises EmptyInputError when the task has no text to read, PromptTemplateError for a bad template.
+    """
+    frame = _frame(template.source, template.instructions, spec)
+    texts = list(spec.read_inputs(task_data).values())
+    user = _SLOT_RE.sub(lambda match: texts[int(match.group(1))], frame.user)
+    return [{"role": "system", "content": frame.system}, {"role": "user", "content": user}]
+
+
+def preview(
+    template: PromptTemplate, spec: LabelSpec, tasks: list[dict[str, Any]], model: str | None = None
+) -> list[dict[str, Any]]:
+    """The real prompts for some tasks, with token counts, or each task's error; never raises per task.
+
+    A broken template raises PromptTemplateError once, since no task could render with it.
+    Tokens are counted for ``model`` (cl100k when None; ``tokens_exact`` says if approximate).
+    """
+    _frame(template.source, template.instructions, spec)
+    exact = tokens.tokenizer_for(model).exact
+    results = []
+    for task in tasks:
+        task_id = task.get("id") if isinstance(task, dict) else None
+        entry: dict[str, Any] = {"id": task_id, "messages": None, "tokens": None, "tokens_exact": exact}
+        try:
+            if not isinstance(task, dict):
+                raise EmptyInputError(f"task must be an object with 'id' and 'data', got {type(task).__name__}")
+            messages = render_messages(template, spec, task.get("data") or {})
+        except EmptyInputError as exc:
+            entry.update(error=ErrorClass.EMPTY_INPUT.value, detail=str(exc))
+        else:
+            entry.update(messages=messages, tokens=tokens.count_messages(messages, model), error=None, detail="")
+        results.append(entry)
+    return results
+
+
+@lru_cache(maxsize=128)
+def _frame(source: str, instructions: str, spec: LabelSpec) -> _Frame:
+    """Validate and render the parts of a prompt that do not depend on the task."""
+    _check_instructions(instructions, spec)
+    _check_label_texts(spec)
+    template = _compile(source, "template")
+    missing = [name for name in ("system", "user") if name not in template.blocks]
+    if missing:
+        raise PromptTemplateError(
+            "template must define {% block system %} (static text) and {% block user %} (the task input); "
+            f"missing: {', '.join(missing)}"
+        )
+    system_vars = _system_variables(instructions, spec)
+    system = _render(template, "system", system_vars)
+    user = _render(template, "user", _user_variables(spec))
+    _check_locked(system, user, system_vars, instructions, spec)
+    return _Frame(system=system, user=user)
+
+
+def _system_variables(instructions: str, spec: LabelSpec) -> dict[str, Any]:
+    example = {control.name: control.texts[:2] if control.multiple else control.texts[0] for control in spec.controls}
+    return {
+        "instructions": instructions,
+        "several_inputs": len(spec.inputs) > 1,
+        "controls": tuple(
+            {"name": c.name, "multiple": c.multiple, "input": c.to_name, "labels": tuple(c.texts)}
+            for c in spec.controls
+        ),
+        "answer_example": json.dumps(example, ensure_ascii=False),
+    }
+
+
+def _user_variables(spec: LabelSpec) -> dict[str, Any]:
+    slots = tuple({"name": field.name, "text": _SLOT.format(i)} for i, field in enumerate(spec.inputs))
+    return {"inputs": slots, "several_inputs": len(slots) > 1}
+
+
+def _compile(source: str, what: str) -> Any:
+    if not isinstance(source, str) or not source.strip():
+        raise PromptTemplateError(f"{what} source is empty")
+    try:
+        tree = _ENV.parse(source)
+    except TemplateSyntaxError as exc:
+        raise PromptTemplateError(f"{what} has a syntax error on line {exc.lineno}: {exc.message}") from None
+    if next(tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)), None):
+        raise PromptTemplateError(_SELF_CONTAINED)
+    return _ENV.from_string(tree)
+
+
+def _render(template: Any, block: str, variables: dict[str, Any]) -> str:
+    """Render one block in the sandbox, with a size cap, turning every failure into a clear error."""
+    parts: list[str] = []
+    size = 0
+    try:
+        for chunk in template.blocks[block](template.new_context(variables)):
+            size += len(chunk)
+            if size > MAX_RENDERED_CHARS:
+                raise PromptTemplateError(f"template renders more than {MAX_RENDERED_CHARS} characters")
+            parts.append(chunk)
+    except PromptTemplateError:
+        raise
+    except SecurityError as exc:
+        raise PromptTemplateError(f"template refused by the sandbox in block '{block}': {exc}") from None
+    except TemplateError as exc:
+        hint = " (the task input is only available in {% block user %})" if "inputs" in str(exc) else ""
+        raise PromptTemplateError(f"template failed to render block '{block}': {exc}{hint}") from None
+    except Exception as exc:  # any Python error a template expression raises (1/0, bad types, ...)
+        raise PromptTemplateError(f"template failed to render block '{block}': {type(exc).__name__}: {exc}") from None
+    return "".join(parts).strip()
+
+
+def _check_label_texts(spec: LabelSpec) -> None:
+    for control in spec.controls:
+        for text in control.texts:
+            if "\n" in text or "\r" in text or not text.strip():
+                raise PromptTemplateError(
+                    f"label {text!r} of control '{control.name}' is empty or spans several lines: a label must "
+                    "be one line of text to be listed as an option"
+                )
+
+
+def _check_locked(system: str, user: str, variables: dict[str, Any], instructions: str, spec: LabelSpec) -> None:
+    """The custom template's messages must contain the default's locked parts, the input last."""
+    default = _compile(default_source(), "default template")
+    parts = {
+        "the instruction ({{ instructions }})": instructions.strip(),
+        "the label options (block label_options)": _render(default, "label_options", variables),
+        "the output format instruction (block output_format)": _render(default, "output_format", variables),
+    }
+    positions = []
+    for name, text in parts.items():
+        if text not in system:
+            raise PromptTemplateError(f"template is missing a locked part: {name}{_first_difference(text, system)}")
+        positions.append(system.index(text))
+    if positions != sorted(positions):
+        raise PromptTemplateError(
+            "template has its locked parts out of order: the system message must give the instruction, then "
+            "the label options, then the output format instruction"
+        )
+    _check_input_slot(user, len(spec.inputs))
+    extra_system = system
+    for text in parts.values():
+        extra_system = extra_system.replace(text, "\n")
+    _check_text(extra_system, spec, "template text")
+    _check_text(_SLOT_RE.sub("\n", user), spec, "template text")
+
+
+def _first_difference(expected: str, system: str) -> str:
+    present = set(system.splitlines())
+    for line in expected.splitlines():
+        if line.strip() and line not in present:
+            return f"; line {line!r} is missing or changed (render it unchanged, as the default template does)"
+    return "; its lines are changed or reordered (render it unchanged, as the default template does)"
+
+
+def _check_input_slot(user: str, count: int) -> None:
+    slots = list(_SLOT_RE.finditer(user))
+    if sorted(int(slot.group(1)) for slot in slots) != list(range(count)):
+        raise PromptTemplateError(
+            "template is missing a locked part: the user message must contain each task input exactly once "
+            "and unchanged ({{ input.text }} for each of inputs, without filters)"
+        )
+    if slots[-1].end() != len(user):
+        raise PromptTemplateError("template must put the task input last: nothing may follow it in the user message")
+
+
+# Phrases refused in an instruction (and in a custom template's own text) because they would
+# override a locked part. They catch the obvious attempts; the schema and post-processing still
+# accept only the config's labels in the locked format.
+_JINJA = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
+_OVERRIDE = tuple(
+    re.compile(pattern, re.I)
+    for pattern in (
+        r"\b(?:ignore|disregard|forget|override|overrule|bypass)\s+(?:all\s+|any\s+)?(?:of\s+)?"
+        r"(?:the\s+|these\s+|those\s+|your\s+)?(?:(?:previous|prior|above|below|following|other|earlier|later|"
+        r"system|remaining|given|locked|original|output|response|answer)\s+)?"
+        r"(?:instructions?|rules?|directions?|prompt|format|constraints?|labels?|options?|"
+        r"everything\s+(?:above|below))\b",
+        r"\b(?:do\s+not|don'?t|never)\s+(?:follow|obey|apply)\s+(?:the\s+|these\s+|any\s+)?(?:\w+\s+)?"
+        r"(?:instructions?|rules?|format)\b",
+    )
+)
+_FORMAT = tuple(
+    re.compile(pattern, re.I)
+    for pattern in (
+        r"\b(?:json|yaml|yml|xml|csv|tsv|markdown)\b",
+        r"\b(?:output|response|answer|reply|return)\s+(?:format|schema|structure|template)\b",
+        r"\bformat\s+(?:your|the|each)\s+(?:answer|response|output|reply)",
+        r"\b(?:answer|respond|reply|output|return|write|give)\w*\s+(?:only\s+|just\s+)?(?:with|in|as|using)\s+"
+        r"(?:an?\s+|one\s+|the\s+)?(?:(?:plain|free|single|short|full|complete)\s+)?(?:text|prose|words?|"
+        r"sentences?|paragraphs?|numbers?|digits?|letters?|scores?|yes\s+or\s+no|lists?|bullets?|code|table)\b",
+        r"\b(?:answer|respond|reply|output|return)\s+(?:only\s+)?(?:an?\s+|one\s+)?"
+        r"(?:number|score|rating|sentence|word|letter|digit)s?\b",
+        r"\b(?:explain|justify|describe)\s+(?:your|the|each)\s+(?:answer|choice|reasoning|label|decision)",
+        r"\b(?:step[\s-]by[\s-]step|chain[\s-]of[\s-]thought|think\s+(?:out\s+loud|aloud|first))\b",
+        r"\b(?:give|provide|include|add|write)\s+(?:an?\s+|your\s+)?(?:short\s+|brief\s+)?"
+        r"(?:explanation|reason|reasoning|rationale|justification|summary|comment)s?\b",
+    )
+)
+_HEADING = re.compile(r"^\s*#{1,6}\s*(?:output\s+format\b|choose\b|.*\bfor:\s*\S+\s*$)", re.I | re.M)
+_NEW_LABEL = re.compile(
+    r"\b(?:new|extra|additional|custom)\s+(?:labels?|categor(?:y|ies)|class(?:es)?|options?|"
+    r"choices?|tags?)\b|\badd\s+(?:a|an|the)\s+(?:label|category|class|option|choice)\b",
+    re.I,
+)
+_DECLARED = re.compile(
+    r"\b(?:labels?|categories|classes|options|choices|tags)\s*(?:are|is|include|includes|:)\s*([^\n.;]+)", re.I
+)
+_QUOTED = re.compile(
+    r"\b(?:label(?:l?ed)?|categori[sz]e|classify|tag|answer|respond\s+with|reply\s+with|output|return|choose|"
+    r"select|pick|use|assign|mark)\s+(?:it\s+|this\s+|them\s+)?(?:as\s+|with\s+)?(?:the\s+)?"
+    r"(?:label\s+|category\s+|option\s+)?[\"'“‘«]([^\"'”’»\n]{1,60})[\"'”’»]",
+    re.I,
+)
+_NAMED = re.compile(
+    r"(?i:\b(?:use|choose|select|pick|assign|apply|answer|output|return)\s+(?:the\s+)?"
+    r"(?:label|category|class|option|choice|tag))\s+([A-Z][\w-]*)"
+)
+_BULLET = re.compile(r"^\s*(?:[-*•+]|\d{1,2}[.)])\s+(.*\S)\s*$", re.M)
+_TERM = re.compile(r"^([^:=]{1,40}?)\s*(?::|=|\s[–—-]\s)\s*\S")
+_NOT_LABELS = frozenset(
+    "note|notes|important|example|examples|e.g.|tip|hint|remember|warning|caution|context|definition|"
+    "definitions|guideline|guidelines|rule|rules|edge case|edge cases|n.b.".split("|")
+)
+
+
+def _check_instructions(instructions: str, spec: LabelSpec) -> None:
+    if not isinstance(instructions, str) or not instructions.strip():
+        raise PromptTemplateError("instruction is empty: describe the task, or leave it unset to use the default")
+    if len(instructions) > MAX_INSTRUCTIONS_CHARS:
+        raise PromptTemplateError(f"instruction is longer than {MAX_INSTRUCTIONS_CHARS} characters")
+    if match := _JINJA.search(instructions):
+        raise PromptTemplateError(
+            f"instruction refused: it contains template syntax {match.group(0)!r}. The instruction is inserted as "
+            f"plain text, never as template code; {LOCKED}. To change the template itself, pass a custom source."
+        )
+    _check_text(instructions, spec, "instruction")
+
+
+def _check_text(text: str, spec: LabelSpec, what: str) -> None:
+    """Refuse text that tries to override a locked part, naming the phrase and what is locked."""
+    plain = _without_config_names(text, spec)
+    for pattern in _OVERRIDE:
+        if match := pattern.search(plain):
+            raise PromptTemplateError(
+                f"{what} refused: {match.group(0)!r} tries to override the fixed parts of the prompt; {LOCKED}. "
+                "The instruction may only describe the task."
+            )
+    for pattern in _FORMAT:
+        if match := pattern.search(plain):
+            raise PromptTemplateError(
+                f"{what} refused: {match.group(0)!r} sets an answer format, but the output format instruction is "
+                "locked (the model answers ONLY a JSON object keyed by control name, a label string for single "
+                "choice, a list for multiple choice). Describe the task only."
+            )
+    if match := _HEADING.search(text):
+        raise PromptTemplateError(
+            f"{what} refused: the line {match.group(0).strip()!r} imitates a locked heading; {LOCKED}."
+        )
+    if found := _unknown_label(text, spec):
+        labels = ", ".join(f"'{label}'" for control in spec.controls for label in control.texts)
+        raise PromptTemplateError(
+            f"{what} refused: it introduces {found} that is not in the labeling config (labels: {labels}). "
+            "The label options are locked and come from the labeling config: add the label there, or describe "
+            "the existing labels in sentences."
+        )
+
+
+def _without_config_names(text: str, spec: LabelSpec) -> str:
+    """The text without the config's own names, so a control called "json" is not read as a format."""
+    names = {c.name for c in spec.controls} | {f.name for f in spec.inputs}
+    names |= {x for c in spec.controls for label in c.labels for x in (label.value, label.text)}
+    pattern = "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True) if name)
+    return re.sub(rf"(?<!\w)(?:{pattern})(?!\w)", " ", text)
+
+
+def _unknown_label(text: str, spec: LabelSpec) -> str | None:
+    """Describe the first label-like term in the text that the config does not define, if any."""
+    known = {_norm(c.name) for c in spec.controls} | {_norm(f.name) for f in spec.inputs}
+    known |= {_norm(x) for c in spec.controls for lb in c.labels for x in (lb.value, lb.text)}
+    if match := _NEW_LABEL.search(text):
+        return f"a label ({match.group(0)!r})"
+    candidates = [m.group(1) for m in _QUOTED.finditer(text)] + [m.group(1) for m in _NAMED.finditer(text)]
+    for match in _DECLARED.finditer(text):
+        items = [item for item in re.split(r"\s*(?:,|/|\||\bor\b|\band\b)\s*", match.group(1)) if item.strip()]
+        candidates += [item for item in items if _quoted(item) or (len(items) > 1 and item.strip()[:1].isupper())]
+    for match in _BULLET.finditer(text):
+        line = match.group(1)
+        term = _TERM.match(line)
+        if term:
+            candidates.append(term.group(1))
+        elif len(line.split()) <= 3 and line[-1] not in ".!?":
+            candidates.append(line)
+    for candidate in candidates:
+        name = _norm(candidate)
+        if name and name not in known and name not in _NOT_LABELS and len(name.split()) <= 4:
+            return f"the label '{candidate.strip()}'"
+    return None
+
+
+def _quoted(item: str) -> bool:
+    item = item.strip()
+    return len(item) > 1 and item[0] in "\"'“‘«" and item[-1] in "\"'”’»"
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.strip(" \t\"'“”‘’«»*_`").split()).casefold()

@@ -1,0 +1,265 @@
+"""Review views: Data Manager tabs that show annotators only the tasks of a job worth checking.
+
+Every kind of review comes down to the same view: an explicit list of the job's task ids, chosen
+here from the store (and, for a keyword, from the task texts), AND "nobody has annotated it yet",
+ordered by ascending confidence where confidence means something. Choosing the ids here rather
+than with Label Studio's own filters keeps every kind exact (a label filter in Label Studio
+matches any model's predictions, by substring) and lets a task leave the view the moment it is
+annotated. The title is derived from the job, kind and parameters, so asking for the same review
+again updates its view instead of adding a second tab.
+
+An audit is the exception to "least confident first": it is a seeded uniform sample of the tasks
+accepted at a threshold, ordered by id, because annotators who stop half way through a sample
+sorted by confidence would leave a biased one. Its sample and threshold are kept in the job's
+summary (``reviews.audits``) so that the verification figures can find the audited tasks again.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from ml_backend.engine.labeling import LabelSpec, parse_label_config
+from ml_backend.runtime import Runtime
+from ml_backend.review.audits import remember_audit
+from ml_backend.review.lookup import job_and_agent
+from ml_backend.store import AgentRecord, JobRecord
+
+KINDS = ("threshold", "lowest", "label", "keyword", "errors", "disagree", "audit")
+UNFINISHED = ("queued", "running")
+DEFAULT_SEED = 0
+CANDIDATE_BATCH = 1000
+
+
+class ReviewError(ValueError):
+    """The review cannot be built as asked; the message says what to change."""
+
+
+class ReviewConflict(ReviewError):
+    """The job is in a state where this review makes no sense yet (an audit of a running job)."""
+
+
+@dataclass(frozen=True)
+class ReviewRequest:
+    """What to review. ``threshold`` is the score bound of a "threshold" review and the acceptance
+    threshold of an "audit" (default: the recommended one); ``audit`` is the sample size."""
+
+    job_id: str
+    kind: str
+    threshold: float | None = None
+    lowest: int | None = None
+    label: str | None = None
+    keyword: str | None = None
+    other_job: str | None = None
+    audit: int | None = None
+    seed: int | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The tasks a review holds, whether to order them by score, and what the title says."""
+
+    task_ids: list[int]
+    by_score: bool
+    describe: str
+    facts: dict[str, Any]
+
+
+def create_review(runtime: Runtime, request: ReviewRequest) -> dict[str, Any]:
+    """Build (or update) the review's view in Label Studio and describe it."""
+    from sync import projects, review, views
+
+    job, agent = job_and_agent(runtime, request.job_id)
+    selection = select(runtime, job, agent, request)
+    title = (request.title or "").strip() or f"lsagent {job.id[:8]}: {selection.describe}"
+    client = runtime.label_studio()
+    if selection.by_score:
+        projects.set_model_version(client, job.project, agent.model_version)
+    view_id, created = review.upsert_review_view(client, job.project, title, selection.task_ids, selection.by_score)
+    if request.kind == "audit":
+        remember_audit(runtime, job.id, title, view_id, selection.facts)
+    url = views.view_url(runtime.settings.label_studio_url or "", job.project, view_id)
+    return {
+        "view_id": view_id,
+        "url": url,
+        "title": title,
+        "task_ids": views.view_task_ids(client, job.project, view_id),
+        "created": created,
+        "job": job.id,
+        "project": job.project,
+        "kind": request.kind,
+        "ordering": "predictions_score" if selection.by_score else "id",
+        "model_version": agent.model_version,
+        **selection.facts,
+    }
+
+
+def select(runtime: Runtime, job: JobRecord, agent: AgentRecord, request: ReviewRequest) -> Selection:
+    """The tasks of the review, by kind."""
+    if request.kind not in KINDS:
+        raise ReviewError(f"unknown review kind {request.kind!r}; use one of {', '.join(KINDS)}")
+    if request.kind == "threshold":
+        return _below(runtime, job, _probability(request.threshold, "threshold"))
+    if request.kind == "lowest":
+        return _lowest(runtime, job, _positive(request.lowest, "lowest"))
+    if request.kind == "label":
+        return _label(runtime, job, parse_label_config(agent.label_config), request.label)
+    if request.kind == "keyword":
+        return _keyword(runtime, job, parse_label_config(agent.label_config), request.keyword)
+    if request.kind == "errors":
+        ids = [item.task_id for item in runtime.store.items(job.id) if item.error_class is not None]
+        return Selection(ids, False, "errors", {})
+    if request.kind == "disagree":
+        return _disagree(runtime, job, request.other_job)
+    return _audit(runtime, job, request)
+
+
+def _below(runtime: Runtime, job: JobRecord, threshold: float) -> Selection:
+    """Labelled tasks scored below the threshold, and those without a score (never accepted)."""
+    ids = [
+        item.task_id
+        for item in runtime.store.items(job.id, outcome="labeled")
+        if item.score is None or item.score < threshold
+    ]
+    return Selection(ids, True, f"score < {threshold:g}", {"threshold": threshold})
+
+
+def _lowest(runtime: Runtime, job: JobRecord, count: int) -> Selection:
+    """The ``count`` least confident labelled tasks among those nobody has annotated yet."""
+    from sync.review import unannotated_ids
+
+    ranked = sorted(
+        (item.score, item.task_id) for item in runtime.store.items(job.id, outcome="labeled") if item.score is not None
+    )
+    chosen: list[int] = []
+    client = runtime.label_studio()
+    for start in range(0, len(ranked), CANDIDATE_BATCH):
+        batch = [task_id for _, task_id in ranked[start : start + CANDIDATE_BATCH]]
+        open_ids = unannotated_ids(client, job.project, batch)
+        chosen += [task_id for task_id in batch if task_id in open_ids][: count - len(chosen)]
+        if len(chosen) == count:
+            break
+    return Selection(chosen, True, f"lowest {count}", {"lowest": count})
+
+
+def _label(runtime: Runtime, job: JobRecord, spec: LabelSpec, wanted: str | None) -> Selection:
+    """Tasks where the agent chose this label (its value or display text) in any control."""
+    if not wanted or not wanted.strip():
+        raise ReviewError("a label review needs 'label': the label value or its display text")
+    wanted = wanted.strip()
+    values = {label.value for control in spec.controls for label in control.labels if wanted in (label.value, label.text)}
+    if not values:
+        known = sorted({label.value for control in spec.controls for label in control.labels})
+        raise ReviewError(f"the agent has no label {wanted!r}; its labels are: {', '.join(known)}")
+    ids = [
+        item.task_id
+        for item in runtime.store.items(job.id, outcome="labeled")
+        if any(values.intersection(chosen) for chosen in item.labels.values())
+    ]
+    shown = sorted(values)[0] if len(values) == 1 else wanted
+    return Selection(ids, True, f"label {shown}", {"label": shown})
+
+
+def _keyword(runtime: Runtime, job: JobRecord, spec: LabelSpec, keyword: str | None) -> Selection:
+    """Tasks whose input text (what the agent read) contains the keyword, ignoring case."""
+    from sync.review import iter_task_data
+
+    if not keyword or not keyword.strip():
+        raise ReviewError("a keyword review needs a non-empty 'keyword'")
+    keyword = keyword.strip()
+    needle = keyword.casefold()
+    job_ids = [item.task_id for item in runtime.store.items(job.id)]
+    ids: list[int] = []
+    for page in iter_task_data(runtime.label_studio(), job.project, job_ids):
+        ids += [task["id"] for task in page if needle in _input_text(spec, task.get("data") or {}).casefold()]
+    return Selection(sorted(ids), True, f'keyword "{keyword}"', {"keyword": keyword})
+
+
+def _input_text(spec: LabelSpec, data: dict[str, Any]) -> str:
+    """All the text the agent's controls read from a task, empty fields skipped."""
+    texts = []
+    for field in spec.inputs:
+        try:
+            texts.append(field.read(data))
+        except ValueError:
+            continue
+    return "\n".join(texts)
+
+
+def _disagree(runtime: Runtime, job: JobRecord, other_id: str | None) -> Selection:
+    """Tasks both jobs labelled, with different labels in some control."""
+    if not other_id:
+        raise ReviewError("a disagreement review needs 'other_job': the id of the job to compare with")
+    other, _ = job_and_agent(runtime, other_id)
+    if other.id == job.id:
+        raise ReviewError("a job cannot disagree with itself: give another job of the same project")
+    if other.project != job.project:
+        raise ReviewError(f"job {other.id} is on project {other.project}, job {job.id} on {job.project}: "
+                          "only jobs of the same project can be compared")
+    theirs = {item.task_id: _normal(item.labels) for item in runtime.store.items(other.id, outcome="labeled")}
+    ids = [
+        item.task_id
+        for item in runtime.store.items(job.id, outcome="labeled")
+        if item.task_id in theirs and theirs[item.task_id] != _normal(item.labels)
+    ]
+    return Selection(ids, True, f"disagree {other.id[:8]}", {"other_job": other.id})
+
+
+def _normal(labels: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Labels compared as sets per control, a control without labels as absent."""
+    return {control: sorted(values) for control, values in labels.items() if values}
+
+
+def _audit(runtime: Runtime, job: JobRecord, request: ReviewRequest) -> Selection:
+    """A seeded uniform sample of the labelled tasks scored at or above the threshold."""
+    size = _positive(request.audit, "audit")
+    if job.status in UNFINISHED:
+        raise ReviewConflict(f"job {job.id} is {job.status}: an audit samples the accepted tasks, "
+                             "so wait until the job has finished")
+    threshold = request.threshold
+    if threshold is None:
+        threshold = _recommended(runtime, job.id)
+    threshold = _probability(threshold, "threshold")
+    seed = DEFAULT_SEED if request.seed is None else request.seed
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ReviewError(f"seed must be an integer, got {seed!r}")
+    accepted = [
+        item.task_id
+        for item in runtime.store.items(job.id, outcome="labeled")
+        if item.score is not None and item.score >= threshold
+    ]
+    if not accepted:
+        raise ReviewError(f"no task of job {job.id} has a confidence >= {threshold:g}: nothing to audit")
+    sample = sorted(random.Random(seed).sample(accepted, min(size, len(accepted))))
+    facts = {"threshold": threshold, "seed": seed, "audit": size, "accepted": len(accepted), "sample": sample}
+    return Selection(sample, False, f"audit {size} >= {threshold:g} seed {seed}", facts)
+
+
+def _recommended(runtime: Runtime, job_id: str) -> float:
+    """The threshold the verification figures recommend (Wilson standard at 0.95)."""
+    from ml_backend.review.figures import figures
+
+    recommendation = figures(runtime, job_id)["recommendation"]["wilson"]
+    if not recommendation.get("available"):
+        raise ReviewError(f"give the acceptance threshold (--threshold): there is no recommended one yet, "
+                          f"{recommendation['reason']}")
+    return float(recommendation["threshold"])
+
+
+def _probability(value: Any, name: str) -> float:
+    if value is None:
+        raise ReviewError(f"this review needs '{name}', a confidence between 0 and 1")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise ReviewError(f"'{name}' must be a number between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def _positive(value: Any, name: str) -> int:
+    if value is None:
+        raise ReviewError(f"this review needs '{name}', a positive number of tasks")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ReviewError(f"'{name}' must be a positive integer, got {value!r}")
+    return value

@@ -1,0 +1,120 @@
+"""The service's HTTP layer: blueprints, and the checks every route applies to its input.
+
+Routes never trust a body: each field is read through ``Body`` so that a wrong type or a missing
+field becomes a 400 naming the field, instead of a ``KeyError`` deep in the engine.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from flask import current_app, request
+
+from ml_backend.service.api.errors import ApiError
+
+if TYPE_CHECKING:
+    from ml_backend.service.health import EndpointProbe
+    from ml_backend.service.metrics import Metrics
+    from ml_backend.service.predict import Predictor
+    from ml_backend.runtime import Runtime
+    from ml_backend.settings import Settings
+
+_MISSING = object()
+
+
+@dataclass
+class ServiceState:
+    """What the routes share, kept on ``app.extensions`` so two apps in one process never mix."""
+
+    settings: "Settings"
+    runtime: "Runtime"
+    metrics: "Metrics"
+    predictor: "Predictor"
+    probe: "EndpointProbe"
+
+
+def state() -> ServiceState:
+    return current_app.extensions["lsagent"]
+
+
+def json_body(*, optional: bool = False) -> "Body":
+    """The request body as a JSON object; 400 for anything else (an empty body may be allowed)."""
+    raw = request.get_data(cache=True)
+    if not raw.strip() and optional:
+        return Body({})
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "bad_json", f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "bad_json", "request body is nested too deeply") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "bad_json", f"request body must be a JSON object, got {_kind(data)}")
+    return Body(data)
+
+
+class Body:
+    """Typed access to a JSON object's fields; every accessor raises a 400 naming the field."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def integer(self, name: str, default: Any = _MISSING, *, minimum: int | None = None) -> Any:
+        value = self._field(name, default, "an integer", _is_int)
+        if minimum is not None and _is_int(value) and value < minimum:
+            raise ApiError(400, "invalid_request", f"field '{name}' must be >= {minimum}, got {value}")
+        return value
+
+    def text(self, name: str, default: Any = _MISSING) -> Any:
+        return self._field(name, default, "a string", lambda v: isinstance(v, str))
+
+    def flag(self, name: str, default: Any = _MISSING) -> Any:
+        return self._field(name, default, "true or false", lambda v: isinstance(v, bool))
+
+    def number(self, name: str, default: Any = _MISSING) -> Any:
+        return self._field(name, default, "a number", lambda v: _is_int(v) or isinstance(v, float))
+
+    def integers(self, name: str, default: Any = _MISSING) -> Any:
+        return self._field(name, default, "a list of integers", lambda v: isinstance(v, list) and all(map(_is_int, v)))
+
+    def _field(self, name: str, default: Any, expected: str, check: Callable[[Any], bool]) -> Any:
+        """A JSON null counts as absent, so clients may send every optional field."""
+        value = self.data.get(name)
+        if value is None:
+            if default is _MISSING:
+                raise ApiError(400, "invalid_request", f"field '{name}' is required")
+            return default
+        if not check(value):
+            raise ApiError(400, "invalid_request", f"field '{name}' must be {expected}, got {_kind(value)}")
+        return value
+
+
+def path_project(project: int) -> int:
+    """Flask's ``int`` converter already refuses non-digits; refuse 0 too (Label Studio ids start at 1)."""
+    if project < 1:
+        raise ApiError(400, "invalid_request", f"project id must be >= 1, got {project}")
+    return project
+
+
+def query_int(name: str, *, required: bool = False) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        if required:
+            raise ApiError(400, "invalid_request", f"query parameter '{name}' is required")
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        message = f"query parameter '{name}' must be an integer, got {raw[:40]!r}"
+        raise ApiError(400, "invalid_request", message) from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")

@@ -1,0 +1,171 @@
+"""Admin routes for agents: register (with the engine's validation), list, show, preview, activate.
+
+The service reads the project's labeling config and sample tasks from Label Studio itself, so a
+client only names the project: what an agent is validated against is what Label Studio holds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+from ml_backend.engine import agents, prompts
+from ml_backend.service.api import Body, json_body, path_project, query_int, state
+from ml_backend.service.api.errors import ApiError
+from ml_backend.engine.modelconfig import ModelConfig
+
+bp = Blueprint("agents", __name__)
+
+SAMPLE_TASKS = 20
+MAX_PREVIEW = 50
+TASK_FIELDS = ("id", "data")
+CONFIG_FIELDS = tuple(name for name in ModelConfig.model_fields if name != "model")
+AGENT_FIELDS = ("project", "name", "model", "instructions", "template", "activate")
+
+
+@bp.post("/api/agents")
+def create_agent() -> tuple[Response, int]:
+    """Every field is checked before Label Studio or the model is asked anything."""
+    body = json_body()
+    _refuse_unknown_fields(body.data)
+    project = body.integer("project", minimum=1)
+    name, model = _non_empty(body, "name"), _non_empty(body, "model")
+    instructions, template = body.text("instructions", None), body.text("template", None)
+    activate = body.flag("activate", False)
+    options = {field: body.data[field] for field in CONFIG_FIELDS if body.data.get(field) is not None}
+    config = ModelConfig.model_validate({"model": model, **options}, strict=True)
+    label_config = _label_config(project)
+    record, created = state().runtime.register_agent(
+        project=project,
+        name=name,
+        config=config,
+        label_config=label_config,
+        sample_tasks=_project_tasks(project, limit=SAMPLE_TASKS),
+        instructions=instructions,
+        template_source=template,
+    )
+    if activate:
+        _activate(project, record, label_config)
+    return jsonify(agent_json(record)), 201 if created else 200
+
+
+@bp.get("/api/agents")
+def list_agents() -> Response:
+    records = state().runtime.store.list_agents(query_int("project"))
+    return jsonify({"agents": [agent_json(record) for record in records]})
+
+
+@bp.get("/api/agents/<reference>")
+def show_agent(reference: str) -> Response:
+    return jsonify(agent_json(agent_or_404(reference)))
+
+
+@bp.post("/api/agents/<reference>/preview")
+def preview_agent(reference: str) -> Response:
+    body = json_body(optional=True)
+    limit = body.integer("limit", 3, minimum=1)
+    task_ids = body.integers("task_ids", None)
+    if limit > MAX_PREVIEW or (task_ids and len(task_ids) > MAX_PREVIEW):
+        raise ApiError(400, "invalid_request", f"a preview shows at most {MAX_PREVIEW} tasks")
+    record = agent_or_404(reference)
+    tasks = _tasks_by_id(record.project, task_ids) if task_ids else _project_tasks(record.project, limit=limit)
+    agent = state().runtime.agent_runtime(record)
+    rendered = prompts.preview(agent.template, agent.spec, tasks, model=agent.config.model)
+    return jsonify({"agent": record.id, "previews": [_preview_entry(entry) for entry in rendered]})
+
+
+@bp.put("/api/projects/<int:project>/agent")
+def activate_agent(project: int) -> Response:
+    project = path_project(project)
+    record = agent_or_404(json_body().text("agent"))
+    _activate(project, record, _label_config(project))
+    return jsonify({"project": project, "agent": agent_json(record)})
+
+
+@bp.get("/api/projects/<int:project>/agent")
+def active_agent(project: int) -> Response:
+    project = path_project(project)
+    record = state().runtime.store.active_agent(project)
+    reason = None if record else f"no agent is active on project {project}"
+    return jsonify({"project": project, "agent": agent_json(record) if record else None, "reason": reason})
+
+
+def agent_json(record: Any) -> dict[str, Any]:
+    """The agent as the REST contract shows it: its config names the key's variable, never a key."""
+    return {
+        "id": record.id,
+        "name": record.name,
+        "project": record.project,
+        "model_version": record.model_version,
+        "config": record.config,
+        "instructions": record.instructions,
+        "template": record.template_source,
+        "label_signature": record.label_signature,
+        "created_at": record.created_at.isoformat(),
+    }
+
+
+def _activate(project: int, record: Any, label_config: str) -> None:
+    """Refuse an agent made for other controls or labels, whichever project it was made on."""
+    agents.ensure_compatible(label_config, record.label_signature, record.name)
+    state().runtime.store.activate(project, record.id)
+
+
+def ensure_agent_fits(project: int, record: Any) -> None:
+    """Refuse to use an agent on a project whose labeling config has other controls or labels."""
+    agents.ensure_compatible(_label_config(project), record.label_signature, record.name)
+
+
+def agent_or_404(reference: str) -> Any:
+    record = state().runtime.store.get_agent(reference)
+    if record is None:
+        raise ApiError(404, "not_found", f"no agent {reference!r}: give its id, an id prefix or its model_version")
+    return record
+
+
+def _non_empty(body: Body, name: str) -> str:
+    value = body.text(name)
+    if not value.strip():
+        raise ApiError(400, "invalid_request", f"field '{name}' must not be empty")
+    return value
+
+
+def _refuse_unknown_fields(data: dict[str, Any]) -> None:
+    if "api_key" in data:
+        raise ApiError(400, "invalid_request", "API keys are never sent to the service: set api_key_env to the "
+                       "name of the environment variable that holds the key on the service's machine")
+    unknown = sorted(set(data) - set(AGENT_FIELDS) - set(CONFIG_FIELDS))
+    if unknown:
+        known = ", ".join(AGENT_FIELDS + CONFIG_FIELDS)
+        raise ApiError(400, "invalid_request", f"unknown field {unknown[0]!r}; known fields: {known}")
+
+
+def _label_config(project: int) -> str:
+    from sync import projects
+
+    return projects.label_config(state().runtime.label_studio(), project)
+
+
+def _project_tasks(project: int, *, limit: int) -> list[dict[str, Any]]:
+    from sync import tasks
+
+    pages = tasks.iter_task_pages(state().runtime.label_studio(), project, page_size=limit, fields=TASK_FIELDS)
+    return next(iter(pages), [])
+
+
+def _tasks_by_id(project: int, task_ids: list[int]) -> list[dict[str, Any]]:
+    """The tasks in the given order; an id that is not in the project is refused, not skipped."""
+    from sync import tasks
+
+    pages = tasks.iter_task_pages(state().runtime.label_studio(), project, ids=task_ids, fields=TASK_FIELDS)
+    found = {task["id"]: task for page in pages for task in page}
+    missing = [task_id for task_id in task_ids if task_id not in found]
+    if missing:
+        raise ApiError(404, "not_found", f"task {missing[0]} is not in project {project}")
+    return [found[task_id] for task_id in task_ids]
+
+
+def _preview_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    error = f"{entry['error']}: {entry.get('detail', '')}".rstrip(": ") if entry.get("error") else None
+    return {"task_id": entry["id"], "messages": entry["messages"], "prompt_tokens": entry["tokens"], "error": error}

@@ -1,0 +1,195 @@
+"""The OpenAPI 3.1 document of the service, served at /api/openapi.json.
+
+Each blueprint's routes are described next to the others here, except those of the jobs and
+reviews and report modules, which export ``OPENAPI_PATHS`` and ``OPENAPI_SCHEMAS`` of their own. A test
+compares the document with the app's URL map both ways, so a route cannot go undocumented.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+from ml_backend import __version__
+from ml_backend.service.api import jobs, report, reviews
+from ml_backend.engine.modelconfig import ModelConfig
+
+bp = Blueprint("openapi", __name__)
+
+Schema = dict[str, Any]
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def json_content(schema: Schema) -> Schema:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def operation(summary: str, ok: tuple[int, str, Schema | None], *, errors: tuple[int, ...] = (400, 401),
+              body: Schema | None = None, params: tuple[Schema, ...] = (), open_route: bool = False) -> Schema:
+    """One operation: its success answer, the JSON errors it may give, and its body and parameters."""
+    status, description, schema = ok
+    responses: Schema = {str(status): {"description": description, **(json_content(schema) if schema else {})}}
+    for code in errors:
+        responses[str(code)] = {"$ref": f"#/components/responses/E{code}"}
+    op: Schema = {"summary": summary, "responses": responses}
+    if body is not None:
+        op["requestBody"] = {"required": True, **json_content(body)}
+    if params:
+        op["parameters"] = list(params)
+    if open_route:
+        op["security"] = [{}, {"basicAuth": []}]
+    return op
+
+
+def path_param(name: str, schema: Schema, description: str) -> Schema:
+    return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
+
+
+def query_param(name: str, schema: Schema, description: str) -> Schema:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+AGENT_REF = path_param("reference", {"type": "string"}, "agent id, unique id prefix (8+ hex) or model_version")
+PROJECT = path_param("project", {"type": "integer", "minimum": 1}, "Label Studio project id")
+def _json_type(annotation: Any) -> list[str]:
+    """JSON types of a ModelConfig field from its annotation (int, float, str, optional)."""
+    names = {int: "integer", float: "number", str: "string", bool: "boolean", type(None): "null"}
+    members = getattr(annotation, "__args__", (annotation,))
+    return sorted({names[member] for member in members})
+
+
+_CONFIG_PROPERTIES = {name: {"type": _json_type(field.annotation)} for name, field in ModelConfig.model_fields.items()}
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": {"type": "object", "required": ["error", "message"], "properties": {
+        "error": {"type": "string"}, "message": {"type": "string"},
+        "check": {"type": "string", "description": "the failed validation check (agent registration)"}}},
+    "ModelConfig": {"type": "object", "properties": _CONFIG_PROPERTIES},
+    "Agent": {"type": "object", "required": ["id", "name", "project", "model_version", "config", "created_at"],
+              "properties": {
+                  "id": {"type": "string"}, "name": {"type": "string"}, "project": {"type": "integer"},
+                  "model_version": {"type": "string"}, "config": ref("ModelConfig"),
+                  "instructions": {"type": "string"}, "template": {"type": "string"},
+                  "label_signature": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"}}},
+    "AgentCreate": {"type": "object", "required": ["project", "name", "model"], "additionalProperties": False,
+                    "properties": {
+                        "project": {"type": "integer", "minimum": 1}, "name": {"type": "string"},
+                        "instructions": {"type": "string"},
+                        "template": {"type": "string", "description": "full Jinja source (advanced)"},
+                        "activate": {"type": "boolean"}, **_CONFIG_PROPERTIES}},
+    "AgentList": {"type": "object", "properties": {"agents": {"type": "array", "items": ref("Agent")}}},
+    "PreviewRequest": {"type": "object", "properties": {
+        "limit": {"type": "integer", "minimum": 1, "maximum": 50, "default": 3},
+        "task_ids": {"type": "array", "items": {"type": "integer"}, "maxItems": 50}}},
+    "Preview": {"type": "object", "properties": {
+        "agent": {"type": "string"},
+        "previews": {"type": "array", "items": {"type": "object", "properties": {
+            "task_id": {"type": ["integer", "null"]},
+            "messages": {"type": ["array", "null"], "items": {"type": "object", "properties": {
+                "role": {"type": "string"}, "content": {"type": "string"}}}},
+            "prompt_tokens": {"type": ["integer", "null"]}, "error": {"type": ["string", "null"]}}}}}},
+    "ActivationRequest": {"type": "object", "required": ["agent"], "properties": {"agent": {"type": "string"}}},
+    "ActiveAgent": {"type": "object", "properties": {
+        "project": {"type": "integer"}, "agent": {"oneOf": [ref("Agent"), {"type": "null"}]},
+        "reason": {"type": ["string", "null"]}}},
+    "Health": {"type": "object", "properties": {
+        "status": {"enum": ["UP", "DOWN"]}, "model_class": {"type": "string"}, "version": {"type": "string"},
+        "checks": {"type": "object", "additionalProperties": {"type": "object", "properties": {
+            "ok": {"type": "boolean"}, "detail": {"type": "string"}}}},
+        "reason": {"type": ["string", "null"], "description": "why no agent answers (no agent, none active)"},
+        "project": {"type": "integer"}, "model_version": {"type": ["string", "null"]}}},
+    "SetupRequest": {"type": "object", "required": ["project"], "properties": {
+        "project": {"type": ["string", "integer"], "description": "\"<id>.<created timestamp>\" or an id"},
+        "schema": {"type": "string", "description": "the project's labeling config"},
+        "hostname": {"type": "string"}, "access_token": {"type": "string"},
+        "extra_params": {"type": ["object", "string", "null"],
+                         "description": "{\"agent\": \"<ref>\"} picks the agent"}}},
+    "SetupResponse": {"type": "object", "properties": {
+        "model_version": {"type": "string"}, "reason": {"type": "string"}}},
+    "PredictRequest": {"type": "object", "required": ["tasks"], "properties": {
+        "tasks": {"type": "array", "items": {"type": "object", "required": ["id"], "properties": {
+            "id": {"type": "integer"}, "data": {"type": "object"}, "project": {"type": "integer"}}}},
+        "project": {"type": ["string", "integer"]}, "label_config": {"type": "string"},
+        "params": {"type": ["object", "null"]}}},
+    "PredictResponse": {"type": "object", "properties": {
+        "model_version": {"type": "string"},
+        "results": {"type": "array", "description": "one entry per task, in order; no 'result' = skipped",
+                    "items": {"type": "object", "properties": {
+                        "result": {"type": "array", "items": {"type": "object"}},
+                        "score": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+                        "model_version": {"type": ["string", "null"]},
+                        "error": {"type": "string", "description": "why a task has no result"}}}}}},
+    "WebhookResponse": {"type": "object", "properties": {
+        "ok": {"type": "boolean"}, "tasks": {"type": "array", "items": {"type": "integer"}},
+        "recorded": {"type": "integer"}}},
+}
+
+PATHS: dict[str, Schema] = {
+    "/health": {"get": operation(
+        "Liveness and reachability of store, queue and LLM endpoint; says why no agent answers",
+        (200, "service up", ref("Health")), errors=(400, 401, 503), open_route=True,
+        params=(query_param("project", {"type": "integer"}, "report the active agent of this project"),))},
+    "/setup": {"post": operation(
+        "Label Studio connects a project: answers the active agent's model_version",
+        (200, "model version", ref("SetupResponse")), errors=(400, 401, 404, 413, 422), body=ref("SetupRequest"))},
+    "/predict": {"post": operation(
+        "Label Studio asks for predictions: one entry per task, in order, within the time budget",
+        (200, "predictions", ref("PredictResponse")), errors=(400, 401, 413), body=ref("PredictRequest"))},
+    "/webhook": {"post": operation(
+        "Label Studio's event hint: the task is re-read from Label Studio, the payload never trusted",
+        (200, "hint received", ref("WebhookResponse")), errors=(400, 413), body={"type": "object"},
+        open_route=True)},
+    "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
+        "200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}},
+        "401": {"$ref": "#/components/responses/E401"}}}},
+    "/api/openapi.json": {"get": operation("This document", (200, "OpenAPI 3.1", {"type": "object"}), errors=(401,))},
+    "/api/agents": {
+        "post": operation("Register an agent (validated); the same agent twice is the same agent",
+                          (201, "created (200 when it existed)", ref("Agent")),
+                          errors=(400, 401, 404, 413, 422, 503), body=ref("AgentCreate")),
+        "get": operation("List agents", (200, "agents", ref("AgentList")),
+                         params=(query_param("project", {"type": "integer"}, "only this project's agents"),))},
+    "/api/agents/{reference}": {"get": operation(
+        "Show an agent", (200, "agent", ref("Agent")), errors=(400, 401, 404), params=(AGENT_REF,))},
+    "/api/agents/{reference}/preview": {"post": operation(
+        "The real prompts of an agent on some of its project's tasks, with token counts",
+        (200, "previews", ref("Preview")), errors=(400, 401, 404, 413, 503),
+        body=ref("PreviewRequest"), params=(AGENT_REF,))},
+    "/api/projects/{project}/agent": {
+        "put": operation("Activate an agent on a project (refused if the labeling config differs)",
+                         (200, "activated", ref("ActiveAgent")), errors=(400, 401, 404, 413, 422, 503),
+                         body=ref("ActivationRequest"), params=(PROJECT,)),
+        "get": operation("The project's active agent, or why there is none",
+                         (200, "active agent", ref("ActiveAgent")), params=(PROJECT,))},
+}
+
+_ERROR_TEXT = {400: "bad request", 401: "authentication required", 404: "not found", 405: "method not allowed",
+               413: "body too large", 422: "validation failed", 500: "internal error", 503: "not configured or down"}
+
+
+def document() -> Schema:
+    """The whole document, assembled from this module's paths and those of jobs and reviews."""
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "lsagent", "version": __version__,
+                 "description": "Label Studio ML backend protocol and the lsagent admin REST API. Errors are "
+                                "JSON {error, message}; agent validation failures add 'check'."},
+        "security": [{"basicAuth": []}],
+        "paths": {**PATHS, **jobs.OPENAPI_PATHS, **reviews.OPENAPI_PATHS, **report.OPENAPI_PATHS},
+        "components": {
+            "schemas": {**SCHEMAS, **jobs.OPENAPI_SCHEMAS, **reviews.OPENAPI_SCHEMAS},
+            "responses": {f"E{code}": {"description": text, **json_content(ref("Error"))}
+                          for code, text in _ERROR_TEXT.items()},
+            "securitySchemes": {"basicAuth": {"type": "http", "scheme": "basic"}},
+        },
+    }
+
+
+@bp.get("/api/openapi.json")
+def openapi_json() -> Response:
+    return jsonify(document())
+

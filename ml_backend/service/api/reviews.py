@@ -1,0 +1,184 @@
+"""Review and verification routes: build review views, pull verdicts, show figures, export.
+
+``OPENAPI_PATHS`` / ``OPENAPI_SCHEMAS`` describe them for /api/openapi.json. Errors of these
+modules (a bad review request, a bad target, a bad export format) become 400s naming the field;
+an audit of a job that is still running is a 409.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, stream_with_context
+
+from ml_backend.review import export, verdicts
+from ml_backend.review.figures import figures
+from ml_backend.review.accuracy import AccuracyInputError
+from ml_backend.service.api import json_body, state
+from ml_backend.service.api.errors import ApiError, error_response
+from ml_backend.review.views import ReviewConflict, ReviewError, ReviewRequest, create_review
+
+bp = Blueprint("reviews", __name__)
+
+REVIEW_FIELDS = ("job", "kind", "threshold", "lowest", "label", "keyword", "other_job", "audit", "seed", "title")
+
+
+@bp.errorhandler(ReviewError)
+def _review_error(exc: ReviewError) -> Response:
+    if isinstance(exc, ReviewConflict):
+        return error_response(409, "conflict", str(exc))
+    return error_response(400, "invalid_request", str(exc))
+
+
+@bp.errorhandler(AccuracyInputError)
+@bp.errorhandler(export.ExportError)
+def _input_error(exc: ValueError) -> Response:
+    return error_response(400, "invalid_request", str(exc))
+
+
+@bp.post("/api/reviews")
+def create_review_route() -> tuple[Response, int]:
+    body = json_body()
+    unknown = sorted(set(body.data) - set(REVIEW_FIELDS))
+    if unknown:
+        raise ApiError(400, "invalid_request", f"unknown field {unknown[0]!r}; known fields: {', '.join(REVIEW_FIELDS)}")
+    review = ReviewRequest(
+        job_id=body.text("job"),
+        kind=body.text("kind"),
+        threshold=body.number("threshold", None),
+        lowest=body.integer("lowest", None, minimum=1),
+        label=body.text("label", None),
+        keyword=body.text("keyword", None),
+        other_job=body.text("other_job", None),
+        audit=body.integer("audit", None, minimum=1),
+        seed=body.integer("seed", None),
+        title=body.text("title", None),
+    )
+    result = create_review(state().runtime, review)
+    return jsonify(result), 201 if result["created"] else 200
+
+
+@bp.post("/api/jobs/<job_id>/verification/sync")
+def sync_verification_route(job_id: str) -> Response:
+    return jsonify(verdicts.sync_job(state().runtime, job_id))
+
+
+@bp.get("/api/jobs/<job_id>/verification")
+def verification_route(job_id: str) -> Response:
+    target = _query_probability("target")
+    return jsonify(figures(state().runtime, job_id, 0.95 if target is None else target))
+
+
+@bp.get("/api/jobs/<job_id>/export")
+def export_route(job_id: str) -> Response:
+    fmt = request.args.get("format") or "jsonl"
+    threshold = _query_probability("threshold")
+    lines = export.lines(state().runtime, job_id, fmt, threshold)
+    response = Response(stream_with_context(lines), mimetype=export.MEDIA_TYPES[fmt])
+    response.headers["Content-Disposition"] = f'attachment; filename="lsagent-{job_id[:8]}.{fmt}"'
+    return response
+
+
+def _query_probability(name: str) -> float | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_request", f"query parameter '{name}' must be a number, got {raw[:40]!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ApiError(400, "invalid_request", f"query parameter '{name}' must be between 0 and 1, got {value:g}")
+    return value
+
+
+Schema = dict[str, Any]
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _op(summary: str, ok: Schema, errors: tuple[int, ...], *, body: Schema | None = None,
+        params: tuple[Schema, ...] = ()) -> Schema:
+    responses: Schema = {"200": ok}
+    for code in errors:
+        responses[str(code)] = {"$ref": f"#/components/responses/E{code}"}
+    op: Schema = {"summary": summary, "responses": responses}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    if params:
+        op["parameters"] = list(params)
+    return op
+
+
+def _json(description: str, name: str) -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _query(name: str, schema: Schema, description: str) -> Schema:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+_JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}, "description": "job id"}
+_PROBABILITY = {"type": "number", "minimum": 0, "maximum": 1}
+_INTERVAL = {"type": ["object", "null"], "properties": {"low": {"type": "number"}, "high": {"type": "number"}}}
+_CREATE = _op("Create or update a review view (a Data Manager tab) for a job", _json("the view", "Review"),
+              (400, 401, 404, 409, 413, 503), body=_ref("ReviewRequest"))
+_CREATE["responses"]["201"] = _json("a new view", "Review")
+_CREATE["responses"]["409"] = {"description": "an audit of a job that is still running",
+                               "content": {"application/json": {"schema": _ref("Error")}}}
+
+OPENAPI_PATHS: dict[str, Schema] = {
+    "/api/reviews": {"post": _CREATE},
+    "/api/jobs/{job_id}/verification/sync": {"post": _op(
+        "Read the job's annotated tasks from Label Studio and record confirmed/corrected verdicts",
+        _json("what the sync recorded", "VerificationSync"), (401, 404, 503), params=(_JOB_ID,))},
+    "/api/jobs/{job_id}/verification": {"get": _op(
+        "Verification figures: accuracy, bands, AUROC, ECE, recommended threshold, audit estimate",
+        _json("figures", "VerificationFigures"), (400, 401, 404),
+        params=(_JOB_ID, _query("target", _PROBABILITY, "target accuracy (default 0.95)")))},
+    "/api/jobs/{job_id}/export": {"get": _op(
+        "Final labels, one row per task, with their source (human, llm, none)",
+        {"description": "JSON lines or CSV, streamed",
+         "content": {"application/x-ndjson": {"schema": {"type": "string"}},
+                     "text/csv": {"schema": {"type": "string"}}}},
+        (400, 401, 404),
+        params=(_JOB_ID, _query("format", {"enum": list(export.FORMATS), "default": "jsonl"}, "file format"),
+                _query("threshold", _PROBABILITY, "keep the agent's label at or above this confidence")))},
+}
+
+OPENAPI_SCHEMAS: dict[str, Schema] = {
+    "ReviewRequest": {"type": "object", "required": ["job", "kind"], "additionalProperties": False, "properties": {
+        "job": {"type": "string"},
+        "kind": {"enum": ["threshold", "lowest", "label", "keyword", "errors", "disagree", "audit"]},
+        "threshold": {**_PROBABILITY, "description": "threshold: score bound; audit: acceptance threshold "
+                                                     "(default: the recommended one)"},
+        "lowest": {"type": "integer", "minimum": 1}, "label": {"type": "string"}, "keyword": {"type": "string"},
+        "other_job": {"type": "string"}, "audit": {"type": "integer", "minimum": 1, "description": "sample size"},
+        "seed": {"type": "integer", "description": "audit sample seed (default 0)"},
+        "title": {"type": "string", "description": "view title (default: derived from job, kind, parameters)"}}},
+    "Review": {"type": "object", "required": ["view_id", "url", "title", "task_ids", "created"], "properties": {
+        "view_id": {"type": "integer"}, "url": {"type": "string"}, "title": {"type": "string"},
+        "task_ids": {"type": "array", "items": {"type": "integer"}, "description": "the view's tasks, in order"},
+        "created": {"type": "boolean"}, "job": {"type": "string"}, "project": {"type": "integer"},
+        "kind": {"type": "string"}, "ordering": {"enum": ["predictions_score", "id"]},
+        "model_version": {"type": "string"},
+        "sample": {"type": "array", "items": {"type": "integer"}, "description": "audit: the whole sample"}}},
+    "VerificationSync": {"type": "object", "properties": {
+        "job": {"type": "string"}, "synced": {"type": "integer", "description": "annotated tasks recorded"},
+        "confirmed": {"type": "integer"}, "corrected": {"type": "integer"},
+        "failed_tasks": {"type": "integer", "description": "annotated tasks the agent had failed on"},
+        "annotations": {"type": "integer"}, "removed": {"type": "integer"}}},
+    "VerificationFigures": {"type": "object", "properties": {
+        "job": {"type": "string"}, "model_version": {"type": "string"}, "target": {"type": "number"},
+        "verified": {"type": "integer"}, "confirmed": {"type": "integer"}, "corrected": {"type": "integer"},
+        "labelled": {"type": "integer"}, "accuracy": {"type": "object"},
+        "bands": {"type": "array", "items": {"type": "object", "properties": {
+            "low": {"type": "number"}, "high": {"type": "number"}, "n": {"type": "integer"},
+            "accuracy": {"type": ["number", "null"]}, "interval": _INTERVAL}}},
+        "auroc": {"type": ["number", "null"]}, "ece": {"type": ["number", "null"]},
+        "recommendation": {"type": "object"}, "threshold": {"type": ["number", "null"]},
+        "audit": {"type": "object"}, "recommended_threshold": {"type": ["number", "null"]},
+        "failed_verified": {"type": "integer"}, "audits": {"type": "array", "items": {"type": "object"}}}},
+}

@@ -1,8 +1,0 @@
-"""The WSGI entry point gunicorn imports in the Docker image: ``gunicorn ml_backend.wsgi:app``."""
-
-from ml_backend.app import configure_logging, create_app
-from ml_backend.settings import Settings
-
-settings = Settings.from_env()
-configure_logging(settings)
-app = create_app(settings)
