@@ -7,6 +7,7 @@ import threading
 from typing import Any, Sequence
 
 from ml_backend.engine import agents, prompts
+from ml_backend.engine.endpoints import EndpointPolicyError
 from ml_backend.engine.annotate import AgentRuntime, Annotator
 from ml_backend.engine.labeling import parse_label_config
 from ml_backend.engine.llm import LLMClient, RetryPolicy
@@ -82,11 +83,19 @@ class Runtime:
             return self._annotators.setdefault(record.id, annotator)
 
     def llm_client(self, config: ModelConfig, limiter_key: str | None = None) -> LLMClient:
+        """The agent's client, once the operator's rule allows its key variable and endpoint
+        (checked on every build, so an agent stored before a stricter rule is refused too)."""
+        self.check_endpoint(config)
         config = self._with_endpoint(config)
         return LLMClient(config, limiter=self._limiter(config, limiter_key))
 
+    def check_endpoint(self, config: ModelConfig) -> None:
+        """Raise EndpointPolicyError when the config names a key or endpoint the operator forbids."""
+        self.settings.endpoint_policy.check(config.api_key_env, config.base_url, self.settings.openai_base_url)
+
     def _checking_client(self, config: ModelConfig) -> LLMClient:
         """Registration answers while the user waits: a dead endpoint must fail in seconds."""
+        self.check_endpoint(config)
         return LLMClient(self._with_endpoint(config), retry=REGISTRATION_RETRY)
 
     def _with_endpoint(self, config: ModelConfig) -> ModelConfig:
@@ -115,7 +124,14 @@ class Runtime:
         instructions: str | None = None,
         template_source: str | None = None,
     ) -> tuple[Any, bool]:
-        """Validate and store an agent; returns (record, created). The same agent twice is one."""
+        """Validate and store an agent; returns (record, created). The same agent twice is one.
+
+        The operator's key and endpoint rule is checked first, before anything is looked up or
+        called: a refused variable is never read and a refused endpoint never contacted."""
+        try:
+            self.check_endpoint(config)
+        except EndpointPolicyError as exc:
+            raise agents.AgentValidationError(exc.check, exc.message) from None
         draft = agents.draft(
             name=name,
             project=project,

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ml_backend.engine.endpoints import BASE_URLS_VAR, KEY_PATTERNS_VAR, DEFAULT_KEY_PATTERNS, EndpointPolicy
+from ml_backend.engine.endpoints import allowed_base_urls, key_patterns
+
 
 def _number(env: Mapping[str, str], name: str, default: float, kind: type = int) -> Any:
     """A positive number from the environment, or a start-up error that names the variable."""
@@ -51,6 +54,8 @@ class Settings:
     predict_budget_s: float = 80.0
     webhook_max_bytes: int = 1_000_000
     chunk_size: int = 100
+    api_key_vars: tuple[str, ...] = DEFAULT_KEY_PATTERNS
+    allowed_base_urls: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -72,7 +77,13 @@ class Settings:
             predict_budget_s=_number(env, "LSAGENT_PREDICT_BUDGET_S", 80.0, float),
             webhook_max_bytes=_number(env, "LSAGENT_WEBHOOK_MAX_BYTES", 1_000_000),
             chunk_size=_number(env, "LSAGENT_CHUNK_SIZE", 100),
+            api_key_vars=key_patterns(env.get(KEY_PATTERNS_VAR)),
+            allowed_base_urls=allowed_base_urls(env.get(BASE_URLS_VAR)),
         )
+
+    @property
+    def endpoint_policy(self) -> EndpointPolicy:
+        return EndpointPolicy(self.api_key_vars, self.allowed_base_urls)
 
     @property
     def basic_auth(self) -> tuple[str, str] | None:

@@ -201,13 +201,13 @@ def manager_of(service: Any) -> Any:
 def test_a_chunk_that_cannot_start_fails_the_job_with_the_reason(service: Any, label_studio: Any,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LSAGENT_MAX_CHUNK_ATTEMPTS", "3")
-    monkeypatch.setenv("LSAGENT_TEST_KEY", os.environ["OPENAI_API_KEY"])
+    monkeypatch.setenv("TEST_JOB_API_KEY", os.environ["OPENAI_API_KEY"])
     project, _ = new_project(label_studio, texts(5, seed=23))
-    agent = register(service, project, api_key_env="LSAGENT_TEST_KEY")
-    monkeypatch.delenv("LSAGENT_TEST_KEY")
+    agent = register(service, project, api_key_env="TEST_JOB_API_KEY")
+    monkeypatch.delenv("TEST_JOB_API_KEY")
     final = wait_for(service.client().run_job(agent["id"])["id"], service.client(), timeout=30)
     assert final["status"] == "failed" and final["counts"]["done"] == 0
-    assert "could not start 3 times" in final["error"] and "LSAGENT_TEST_KEY is not set" in final["error"]
+    assert "could not start 3 times" in final["error"] and "TEST_JOB_API_KEY is not set" in final["error"]
 
 
 def test_view_and_ids_subsets_label_only_their_tasks(service: Any, label_studio: Any) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from ml_backend.engine.agents import AgentValidationError
+from ml_backend.engine.endpoints import EndpointPolicyError
 from ml_backend.runtime import NotConfigured
 from ml_backend.store.errors import (
     AmbiguousReferenceError,
@@ -56,6 +57,8 @@ def install(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(AgentValidationError, _agent_invalid)
     app.register_error_handler(ValidationError, _config_invalid)
+    app.register_error_handler(EndpointPolicyError,
+                               lambda exc: error_response(422, "validation_failed", exc.message, check=exc.check))
     app.register_error_handler(NotFoundError, lambda exc: error_response(404, "not_found", str(exc)))
     app.register_error_handler(AmbiguousReferenceError, lambda exc: error_response(400, "ambiguous", str(exc)))
     app.register_error_handler(SecretInConfigError, lambda exc: error_response(422, "secret_in_config", str(exc)))

@@ -16,6 +16,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 from ml_backend.service.api import json_body, query_int, state
 from ml_backend.service.api.agents import agent_or_404, ensure_agent_fits
 from ml_backend.service.api.errors import ApiError
+from ml_backend.engine.modelconfig import ModelConfig
 from ml_backend.jobs.estimate import estimate
 from ml_backend.jobs.manager import JobManager, has_unfinished_jobs
 from ml_backend.jobs.openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
@@ -71,6 +72,7 @@ def _resume_on_first_request() -> None:
 @bp.post("/api/jobs")
 def create_job() -> tuple[Response, int]:
     record, subset, project = _agent_and_subset()
+    state().runtime.check_endpoint(ModelConfig(**record.config))  # a rule made stricter since registration
     if subset.kind == "view":
         _check_view(project, subset.view)
     job = state().runtime.store.create_job(agent_id=record.id, project=project, subset=subset.text)

@@ -19,6 +19,7 @@ from ml_backend.service import health
 from ml_backend.service.api import ServiceState, json_body, query_int, state
 from ml_backend.service.api.agents import ensure_agent_fits
 from ml_backend.service.api.errors import ApiError
+from ml_backend.engine.endpoints import EndpointPolicyError
 from ml_backend.engine.llm import MissingAPIKeyError
 from ml_backend.service.predict import unanswered
 from ml_backend.review.webhook import read_hints, record_verification_hint
@@ -125,6 +126,9 @@ def _refusal(current: ServiceState, record: Any, label_config: str | None) -> st
     except MissingAPIKeyError as exc:
         log.warning("predict refused for %s: %s", record.model_version, exc)
         return "api_key_missing"
+    except EndpointPolicyError as exc:
+        log.warning("predict refused for %s: %s", record.model_version, exc)
+        return "endpoint_not_allowed"
     return None
 
 
