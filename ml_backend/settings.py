@@ -57,6 +57,14 @@ class Settings:
     api_key_vars: tuple[str, ...] = DEFAULT_KEY_PATTERNS
     allowed_base_urls: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        """Half a basic-auth pair would leave every route open while looking protected: refuse it."""
+        if bool(self.basic_auth_user) != bool(self.basic_auth_pass):
+            given, missing = (("BASIC_AUTH_USER", "BASIC_AUTH_PASS") if self.basic_auth_user
+                              else ("BASIC_AUTH_PASS", "BASIC_AUTH_USER"))
+            raise ValueError(f"{given} is set but {missing} is empty: set both to protect the service, "
+                             "or neither to run it open (for a service on loopback only)")
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if env is None else env

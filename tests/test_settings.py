@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from ml_backend.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_defaults_keep_everything_embedded(tmp_path: Path) -> None:
@@ -40,3 +46,32 @@ def test_values_are_read_and_urls_lose_their_trailing_slash() -> None:
 def test_a_bad_value_is_a_start_up_error_naming_the_variable(name: str, value: str, words: str) -> None:
     with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):
         Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize("given, missing", [("BASIC_AUTH_USER", "BASIC_AUTH_PASS"),
+                                            ("BASIC_AUTH_PASS", "BASIC_AUTH_USER")])
+def test_half_a_basic_auth_pair_is_refused(given: str, missing: str) -> None:
+    """Issue 10 item 9: a user without a password used to leave every route open, silently."""
+    with pytest.raises(ValueError, match=f"{given} is set but {missing} is empty"):
+        Settings.from_env({given: "lsagent", missing: ""})
+    with pytest.raises(ValueError, match=f"{given} is set but {missing} is empty"):
+        Settings(data_dir=Path("."), database_url="sqlite://", **{given.lower(): "lsagent"})
+    assert Settings.from_env({given: "", missing: ""}).basic_auth is None
+
+
+def test_lsagent_serve_refuses_to_start_with_half_a_basic_auth_pair(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "LSAGENT_DATA_DIR": str(tmp_path), "BASIC_AUTH_USER": "lsagent", "BASIC_AUTH_PASS": "",
+           "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-c", "from ml_backend.cli import main; main()", "serve", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        output = process.communicate(timeout=30)[0].decode()
+    except subprocess.TimeoutExpired:
+        process.terminate()
+        output = process.communicate(timeout=30)[0].decode()
+        pytest.fail(f"the service started with BASIC_AUTH_PASS empty: {output[-500:]}")
+    assert process.returncode != 0
+    assert "BASIC_AUTH_USER is set but BASIC_AUTH_PASS is empty" in output and "Traceback" not in output
