@@ -37,6 +37,17 @@ def task_annotations(client: LabelStudio, task_id: int) -> list[dict]:
 
 
 @guarded
+def list_annotations(client: LabelStudio, task_id: int) -> list[dict]:
+    """The task's live annotations (keys ANNOTATION_KEYS), oldest first, read without the task.
+
+    ``GET /api/tasks/<id>/annotations`` reads annotations only: unlike ``GET /api/tasks/<id>``
+    and the task list it never makes Label Studio ask a connected ML backend for a prediction.
+    """
+    annotations = client.annotations.list(int(task_id))
+    return sorted((_plain(a.model_dump(mode="json")) for a in annotations), key=lambda a: a["id"])
+
+
+@guarded
 def create_annotation(
     client: LabelStudio,
     task_id: int,

@@ -15,7 +15,6 @@ import requests
 
 from sync import projects
 from sync.client import LabelStudioError
-from ml_backend.review.webhook import record_verification_hint
 from sync.annotations import create_annotation
 from sync.tasks import iter_task_pages
 from tests.fixtures.label_studio import SENTIMENT_CONFIG, sentiment
@@ -230,28 +229,3 @@ def test_label_studio_webhooks_are_followed(label_studio: Any, sim: Any, make_se
     _wait_for(lambda: 'endpoint="/webhook",method="POST",status="200"' in
               requests.get(f"{service.url}/metrics", auth=AUTH, timeout=5).text, timeout=10)
 
-
-def test_webhook_hints_are_checked_against_label_studio(label_studio: Any, sim: Any, make_service: Any) -> None:
-    service = make_service(simulator=sim, label_studio=label_studio)
-    project, task_ids = new_project(label_studio, TEXTS[:2])
-    other, other_ids = new_project(label_studio, TEXTS[:1])
-    runtime = service.runtime
-    assert "ignored" in record_verification_hint(runtime, project, task_ids[0])  # no agent on the project yet
-    register(service, project)
-    projects.connect_ml_backend(label_studio.client, project, service.url, "lsagent")
-    requests_before = sim.stats()["requests"]
-
-    foreign = record_verification_hint(runtime, project, other_ids[0])
-    unpredicted = record_verification_hint(runtime, project, task_ids[0])
-
-    assert foreign["ignored"] == "Label Studio has no such task in this project"
-    assert unpredicted["ignored"] == "the task has no prediction to verify"
-    assert sim.stats()["requests"] == requests_before, "reading the hint made Label Studio call /predict"
-    projects.retrieve_predictions(label_studio.client, project, task_ids)
-    followed = record_verification_hint(runtime, project, task_ids[0])
-    assert "ignored" not in followed and followed["task"] == task_ids[0] and followed["project"] == project
-    forged = requests.post(f"{service.url}/webhook", timeout=10, json={
-        "action": "ANNOTATION_CREATED", "project": {"id": project},
-        "annotation": {"task": other_ids[0], "result": "anything"}, "task": {"id": task_ids[1], "project": other}})
-    assert forged.status_code == 200
-    assert forged.json() == {"ok": True, "tasks": [task_ids[1], other_ids[0]], "recorded": 1}

@@ -223,6 +223,7 @@ def test_edits_deletions_and_skips_follow_label_studio(service: Any, label_studi
 def post_webhook(service: Any, payload: dict[str, Any]) -> dict[str, Any]:
     response = requests.post(f"{service.url}/webhook", json=payload, timeout=30)
     assert response.status_code == 200
+    service.webhook_done()
     return response.json()
 
 

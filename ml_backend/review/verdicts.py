@@ -132,13 +132,14 @@ def sync_job(runtime: Runtime, job_id: str) -> dict[str, Any]:
     return {"job": job.id, **asdict(total)}
 
 
-def record_task(runtime: Runtime, task: dict[str, Any]) -> dict[str, Any]:
-    """Record a task freshly read from Label Studio for every job of its project that labelled it."""
+def record_task(runtime: Runtime, task: dict[str, Any], emails: dict[int, str] | None = None) -> dict[str, Any]:
+    """Record a task freshly read from Label Studio for every job of its project that labelled it.
+
+    ``emails`` ({user id: email}) names the annotators; without it they are read when needed."""
     store = runtime.store
     project, task_id = task.get("project"), task.get("id")
     if not isinstance(project, int) or not isinstance(task_id, int):
         return {"task": task_id, "jobs": []}
-    emails: dict[int, str] | None = None
     done: dict[str, dict[str, int]] = {}
     for job in store.list_jobs(project):
         item = store.get_item(job.id, task_id)

@@ -18,6 +18,7 @@ from ml_backend.service.health import EndpointProbe
 from ml_backend.service.metrics import Metrics
 from ml_backend.service.metrics import bp as metrics_bp
 from ml_backend.service.predict import Predictor
+from ml_backend.review.webhook import HintFollower
 from ml_backend.runtime import Runtime
 from ml_backend.settings import Settings
 
@@ -35,7 +36,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     metrics = Metrics()
     predictor = Predictor(settings.predict_budget_s, on_outcome=metrics.observe_outcome)
-    app.extensions["lsagent"] = ServiceState(settings, runtime, metrics, predictor, EndpointProbe())
+    app.extensions["lsagent"] = ServiceState(settings, runtime, metrics, predictor, EndpointProbe(),
+                                             HintFollower(runtime))
     logging.getLogger("ml_backend").setLevel(settings.log_level)
     metrics.install(app)  # first, so that refused requests are counted and timed too
     auth.install(app, settings.basic_auth)

@@ -69,6 +69,17 @@ class ItemOps(StoreBase):
             row = session.get(Item, (job_id, task_id))
             return to_record(ItemRecord, row) if row is not None else None
 
+    def labelled_tasks(self, project: int, task_ids: Sequence[int]) -> set[int]:
+        """Which of ``task_ids`` a job of ``project`` has an item for: the tasks this service
+        itself labelled there, known without asking Label Studio (one query)."""
+        wanted = sorted(set(task_ids))
+        if not wanted:
+            return set()
+        query = (select(Item.task_id).join(Job, Job.id == Item.job_id)
+                 .where(Job.project == project, Item.task_id.in_(wanted)).distinct())
+        with self._read() as session:
+            return set(session.scalars(query))
+
     def items(
         self,
         job_id: str,

@@ -15,6 +15,7 @@ from flask import current_app, request
 from ml_backend.service.api.errors import ApiError
 
 if TYPE_CHECKING:
+    from ml_backend.review.webhook import HintFollower
     from ml_backend.service.health import EndpointProbe
     from ml_backend.service.metrics import Metrics
     from ml_backend.service.predict import Predictor
@@ -33,6 +34,7 @@ class ServiceState:
     metrics: "Metrics"
     predictor: "Predictor"
     probe: "EndpointProbe"
+    hints: "HintFollower"
 
 
 def state() -> ServiceState:

@@ -22,7 +22,7 @@ from ml_backend.service.api.errors import ApiError
 from ml_backend.engine.endpoints import EndpointPolicyError
 from ml_backend.engine.llm import MissingAPIKeyError
 from ml_backend.service.predict import unanswered
-from ml_backend.review.webhook import read_hints, record_verification_hint
+from ml_backend.review.webhook import read_hints
 
 log = logging.getLogger(__name__)
 bp = Blueprint("protocol", __name__)
@@ -86,17 +86,12 @@ def predict() -> Response:
 
 @bp.post("/webhook")
 def webhook() -> Response:
-    """Always 200 for a well-formed hint: a failure here must never make Label Studio retry or warn."""
+    """Always 200 for a well-formed hint, answered at once: the hints are followed in the
+    background (``review.webhook``), so a post never waits on Label Studio."""
     payload = json_body().data
     project, task_ids = read_hints(payload)
-    recorded = 0
-    for task_id in task_ids:
-        try:
-            outcome = record_verification_hint(state().runtime, project, task_id)
-            recorded += 0 if "ignored" in outcome else 1
-        except Exception as exc:  # a hint that cannot be followed is dropped, never an error
-            log.warning("webhook hint for task %s not followed: %s", task_id, type(exc).__name__)
-    return jsonify({"ok": True, "tasks": task_ids, "recorded": recorded})
+    counts = state().hints.offer(project, task_ids)
+    return jsonify({"ok": True, "tasks": task_ids, **counts})
 
 
 def _agent_status(current: ServiceState, project: int | None) -> tuple[Any, str | None]:
