@@ -40,13 +40,13 @@ def _url(env: Mapping[str, str], name: str) -> str | None:
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
-    database_url: str
+    database_url: str = field(repr=False)
     label_studio_url: str | None = None
     label_studio_api_key: str | None = field(default=None, repr=False)
     basic_auth_user: str | None = None
     basic_auth_pass: str | None = field(default=None, repr=False)
-    redis_url: str | None = None
-    openai_base_url: str | None = None
+    redis_url: str | None = field(default=None, repr=False)
+    openai_base_url: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
     port: int = 9090
     workers: int = 1

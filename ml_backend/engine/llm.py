@@ -40,6 +40,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception
 from ml_backend.engine.modelconfig import ModelConfig
 from ml_backend.engine.outcomes import ErrorClass
 from ml_backend.engine.ratelimit import LocalRateLimiter, RateLimiter, RequestTooLargeError
+from ml_backend.redact import public_url
 
 T = TypeVar("T")
 Message = dict[str, Any]
@@ -218,7 +219,7 @@ class LLMClient:
         )
 
     def __repr__(self) -> str:
-        return (f"LLMClient(model={self.config.model!r}, base_url={str(self._client.base_url)!r}, "
+        return (f"LLMClient(model={self.config.model!r}, base_url={public_url(str(self._client.base_url))!r}, "
                 f"api_key_env={self.config.api_key_env!r})")
 
     def __reduce__(self) -> Any:

@@ -17,6 +17,7 @@ from typing import Any
 from ml_backend.jobs.chunk import ChunkProcessor
 from ml_backend.jobs.locks import RedisLeases
 from ml_backend.jobs.options import JobOptions
+from ml_backend.redact import install_log_filter
 from ml_backend.runtime import Runtime
 from ml_backend.settings import Settings
 
@@ -55,6 +56,7 @@ def work(queue: str | None = None, burst: bool = False) -> bool:
     from rq import Queue, SimpleWorker
 
     settings, options = _configuration()
+    install_log_filter()
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s")
     for chatty in ("httpx", "httpx2"):  # one line per HTTP request would drown the worker's log

@@ -18,6 +18,7 @@ from ml_backend.service.health import EndpointProbe
 from ml_backend.service.metrics import Metrics
 from ml_backend.service.metrics import bp as metrics_bp
 from ml_backend.service.predict import Predictor
+from ml_backend.redact import install_log_filter
 from ml_backend.review.webhook import HintFollower
 from ml_backend.runtime import Runtime
 from ml_backend.settings import Settings
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     if settings is None:
         settings = runtime.settings if runtime is not None else Settings.from_env()
     runtime = runtime or Runtime(settings)
+    install_log_filter()  # before anything logs a URL: httpx prints each request's, userinfo included
     app = Flask(__name__, static_folder=None)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     metrics = Metrics()

@@ -48,7 +48,7 @@ class EndpointProbe:
         if done.wait(PROBE_TIMEOUT_S + 0.1):
             with self._lock:
                 return self._seen[base_url][1]
-        return {"ok": False, "detail": f"{base_url} has not answered yet (still probing)"}
+        return {"ok": False, "detail": f"{_origin(base_url)} has not answered yet (still probing)"}
 
     def _probe(self, base_url: str, done: threading.Event) -> None:
         result = _probe(base_url)
@@ -99,5 +99,6 @@ def _probe(base_url: str) -> Check:
 
 
 def _origin(url: str) -> str:
+    """Scheme, host and port only: never the userinfo an OPENAI_BASE_URL may carry, nor its path."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
