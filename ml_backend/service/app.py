@@ -7,6 +7,7 @@ can build it once in its master and fork the workers from it.
 
 from __future__ import annotations
 
+import io
 import logging
 
 from flask import Flask, request
@@ -25,6 +26,7 @@ from ml_backend.settings import Settings
 
 API_MAX_BYTES = 1024 * 1024
 PREDICT_MAX_BYTES = 64 * 1024 * 1024
+BUFFER_BLOCK = 64 * 1024
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s"
 
 
@@ -64,5 +66,24 @@ def _body_limit(settings: Settings):  # type: ignore[no-untyped-def]
         request.max_content_length = limits.get(request.endpoint or "", API_MAX_BYTES)
         if (request.content_length or 0) > request.max_content_length:
             raise RequestEntityTooLarge()
+        if request.content_length is None and request.environ.get("wsgi.input_terminated"):
+            _buffer_unsized_body(request.environ, request.max_content_length)
 
     return limit
+
+
+def _buffer_unsized_body(environ: dict, limit: int) -> None:
+    """A chunked body has no Content-Length to check up front, and werkzeug silently cuts such a
+    body at the limit (a cut that can still parse is then processed). So it is read here, up to
+    one byte past the limit: refused whole when longer, else handed on with its real length."""
+    stream = environ["wsgi.input"]
+    data = bytearray()
+    while len(data) <= limit:
+        block = stream.read(min(BUFFER_BLOCK, limit + 1 - len(data)))
+        if not block:
+            break
+        data += block
+    if len(data) > limit:
+        raise RequestEntityTooLarge()
+    environ["wsgi.input"] = io.BytesIO(bytes(data))
+    environ["CONTENT_LENGTH"] = str(len(data))

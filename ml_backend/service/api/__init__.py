@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from ml_backend.settings import Settings
 
 _MISSING = object()
+#: Integers the service takes: 64-bit signed, what Label Studio's ids and every database column
+#: hold. A larger one is refused as input, instead of failing in the database driver.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass
@@ -97,6 +100,8 @@ def path_project(project: int) -> int:
     """Flask's ``int`` converter already refuses non-digits; refuse 0 too (Label Studio ids start at 1)."""
     if project < 1:
         raise ApiError(400, "invalid_request", f"project id must be >= 1, got {project}")
+    if project > INT_MAX:
+        raise ApiError(400, "invalid_request", f"project id must be below 2**63, got {str(project)[:40]}")
     return project
 
 
@@ -107,16 +112,21 @@ def query_int(name: str, *, required: bool = False) -> int | None:
             raise ApiError(400, "invalid_request", f"query parameter '{name}' is required")
         return None
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
-        message = f"query parameter '{name}' must be an integer, got {raw[:40]!r}"
-        raise ApiError(400, "invalid_request", message) from None
+        value = None
+    if value is None or not _is_int(value):
+        message = f"query parameter '{name}' must be a 64-bit integer, got {raw[:40]!r}"
+        raise ApiError(400, "invalid_request", message)
+    return value
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, int) and not isinstance(value, bool) and INT_MIN <= value <= INT_MAX
 
 
 def _kind(value: Any) -> str:
     names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+    if type(value) is int and not INT_MIN <= value <= INT_MAX:
+        return "an integer beyond 64 bits"
     return names.get(type(value), "a number")

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, jsonify
 from ml_backend import __version__
 from ml_backend.engine import agents
 from ml_backend.service import health
-from ml_backend.service.api import ServiceState, json_body, query_int, state
+from ml_backend.service.api import INT_MAX, INT_MIN, ServiceState, json_body, query_int, state
 from ml_backend.service.api.agents import ensure_agent_fits
 from ml_backend.service.api.errors import ApiError
 from ml_backend.engine.endpoints import EndpointPolicyError
@@ -155,7 +155,7 @@ def _project_id(value: Any, field: str) -> int:
     """Label Studio sends "<id>.<created timestamp>"; a plain id is accepted too."""
     text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
     head = text.split(".", 1)[0]
-    if not head.isdigit() or int(head) < 1:
+    if not head.isdigit() or not 1 <= int(head) <= INT_MAX:
         raise ApiError(400, "invalid_request", f"field '{field}' must be a project id like \"3\" or \"3.1700000000\"")
     return int(head)
 
@@ -164,8 +164,8 @@ def _tasks(value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, list):
         raise ApiError(400, "invalid_request", "field 'tasks' must be a list of task objects")
     for index, task in enumerate(value):
-        if not isinstance(task, dict) or isinstance(task.get("id"), bool) or not isinstance(task.get("id"), int):
-            raise ApiError(400, "invalid_request", f"tasks[{index}] must be an object with an integer 'id'")
+        if not isinstance(task, dict) or not _is_id(task.get("id")):
+            raise ApiError(400, "invalid_request", f"tasks[{index}] must be an object with a 64-bit integer 'id'")
         if not isinstance(task.get("data", {}), dict):
             raise ApiError(400, "invalid_request", f"tasks[{index}].data must be an object")
     return value
@@ -175,4 +175,8 @@ def _predict_project(value: Any, tasks: list[dict[str, Any]]) -> int | None:
     if value is not None:
         return _project_id(value, "project")
     owner = tasks[0].get("project") if tasks else None
-    return owner if isinstance(owner, int) and not isinstance(owner, bool) else None
+    return owner if _is_id(owner) else None
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and INT_MIN <= value <= INT_MAX
