@@ -54,6 +54,7 @@ class Settings:
     predict_budget_s: float = 80.0
     webhook_max_bytes: int = 1_000_000
     chunk_size: int = 100
+    pool_idle_s: float = 30.0
     api_key_vars: tuple[str, ...] = DEFAULT_KEY_PATTERNS
     allowed_base_urls: tuple[str, ...] = ()
 
@@ -85,6 +86,7 @@ class Settings:
             predict_budget_s=_number(env, "LSAGENT_PREDICT_BUDGET_S", 80.0, float),
             webhook_max_bytes=_number(env, "LSAGENT_WEBHOOK_MAX_BYTES", 1_000_000),
             chunk_size=_number(env, "LSAGENT_CHUNK_SIZE", 100),
+            pool_idle_s=_number(env, "LSAGENT_POOL_IDLE_S", 30.0, float),
             api_key_vars=key_patterns(env.get(KEY_PATTERNS_VAR)),
             allowed_base_urls=allowed_base_urls(env.get(BASE_URLS_VAR)),
         )

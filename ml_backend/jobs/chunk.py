@@ -21,11 +21,11 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ml_backend.engine.annotate import Annotator
+from ml_backend.engine.pools import AgentPools
 from ml_backend.jobs.items import item_fields
 from ml_backend.jobs.locks import Heartbeats, chunk_key
 from ml_backend.jobs.options import JobOptions
@@ -86,7 +86,7 @@ class ChunkProcessor:
         self.recorder = Recorder(runtime.store)
         self._room = threading.Condition()
         self._outstanding: defaultdict[str, int] = defaultdict(int)
-        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._pools = AgentPools("job", idle_s=runtime.settings.pool_idle_s)
         self._admission: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._held: dict[str, _Run] = {}
         self._stopped_jobs: set[str] = set()
@@ -183,12 +183,11 @@ class ChunkProcessor:
             self._complete(run)
             return
         run.remaining = len(tasks)
-        pool = self._pool(annotator)
-        agent_id = annotator.agent.id
+        agent = annotator.agent
         with self._room:
-            self._outstanding[agent_id] += len(tasks)
+            self._outstanding[agent.id] += len(tasks)
         for task in tasks:
-            pool.submit(self._one, run, annotator, price, task)
+            self._pools.submit(agent.id, POOL * agent.config.max_concurrency, self._one, run, annotator, price, task)
 
     def _one(self, run: _Run, annotator: Annotator, price: Price, task: dict[str, Any]) -> None:
         recording = False
@@ -238,15 +237,6 @@ class ChunkProcessor:
             self.runtime.store.release_chunk(run.job_id, run.index, self.worker)
         finally:
             self._unhold(run)
-
-    def _pool(self, annotator: Annotator) -> ThreadPoolExecutor:
-        agent = annotator.agent
-        with self._lock:
-            pool = self._pools.get(agent.id)
-            if pool is None:
-                pool = ThreadPoolExecutor(POOL * agent.config.max_concurrency, thread_name_prefix=f"job-{agent.id[:8]}")
-                self._pools[agent.id] = pool
-            return pool
 
     # --- heartbeats and shutdown -----------------------------------------------------------
 
@@ -300,9 +290,6 @@ class ChunkProcessor:
             time.sleep(0.05)
         drained = not self.held()
         self._aborting.set()
-        with self._lock:
-            pools = list(self._pools.values())
-        for pool in pools:
-            pool.shutdown(wait=not drained, cancel_futures=False)
+        self._pools.shutdown(wait=not drained, cancel_futures=False)
         self.recorder.close()
         return drained

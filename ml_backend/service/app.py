@@ -39,7 +39,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app = Flask(__name__, static_folder=None)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     metrics = Metrics()
-    predictor = Predictor(settings.predict_budget_s, on_outcome=metrics.observe_outcome)
+    predictor = Predictor(settings.predict_budget_s, on_outcome=metrics.observe_outcome,
+                          pool_idle_s=settings.pool_idle_s)
     app.extensions["lsagent"] = ServiceState(settings, runtime, metrics, predictor, EndpointProbe(),
                                              HintFollower(runtime))
     logging.getLogger("ml_backend").setLevel(settings.log_level)

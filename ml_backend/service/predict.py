@@ -15,10 +15,11 @@ import json
 import logging
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from typing import Any, Callable, Sequence
 
 from ml_backend.engine.annotate import Annotator, Outcome
+from ml_backend.engine.pools import IDLE_S, AgentPools
 
 log = logging.getLogger(__name__)
 
@@ -26,17 +27,18 @@ OutcomeHook = Callable[[str, Outcome], None]
 
 
 class Predictor:
-    """Per-process: one thread pool per agent, sized by its max_concurrency, shared by requests.
+    """Per-process: one thread pool per agent, sized by its max_concurrency, shared by requests
+    and released once idle (``engine.pools``).
 
     Tasks in flight are remembered, so a request that asks again for a task still running from an
     earlier, timed-out request waits for that call instead of paying for a second one.
     """
 
-    def __init__(self, budget_s: float, on_outcome: OutcomeHook | None = None) -> None:
+    def __init__(self, budget_s: float, on_outcome: OutcomeHook | None = None, pool_idle_s: float = IDLE_S) -> None:
         self.budget_s = budget_s
         self._on_outcome = on_outcome
         self._lock = threading.Lock()
-        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._pools = AgentPools("predict", idle_s=pool_idle_s)
         self._inflight: dict[tuple[str, str], Future[Outcome]] = {}
 
     def predict(self, annotator: Annotator, tasks: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -58,10 +60,7 @@ class Predictor:
 
     def shutdown(self, wait_for_tasks: bool = False) -> None:
         """Stop the pools (tests and process exit); running calls finish unless the process ends."""
-        with self._lock:
-            pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            pool.shutdown(wait=wait_for_tasks, cancel_futures=not wait_for_tasks)
+        self._pools.shutdown(wait=wait_for_tasks, cancel_futures=not wait_for_tasks)
 
     def _submit(self, annotator: Annotator, task: dict[str, Any]) -> Future[Outcome]:
         key = (annotator.agent.id, _task_key(task))
@@ -69,18 +68,11 @@ class Predictor:
             future = self._inflight.get(key)
             if future is not None:
                 return future
-            future = self._pool(annotator).submit(annotator.annotate, task)
+            agent = annotator.agent
+            future = self._pools.submit(agent.id, agent.config.max_concurrency, annotator.annotate, task)
             self._inflight[key] = future
         future.add_done_callback(lambda done: self._finished(key, annotator.agent.model_version, done))
         return future
-
-    def _pool(self, annotator: Annotator) -> ThreadPoolExecutor:
-        agent = annotator.agent
-        pool = self._pools.get(agent.id)
-        if pool is None:
-            pool = ThreadPoolExecutor(agent.config.max_concurrency, thread_name_prefix=f"predict-{agent.id[:8]}")
-            self._pools[agent.id] = pool
-        return pool
 
     def _finished(self, key: tuple[str, str], model_version: str, future: Future[Outcome]) -> None:
         with self._lock:
