@@ -12,9 +12,11 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import jsonschema
 import pytest
 import requests
 
+from ml_backend.service.api.openapi import document
 from ml_backend.review.webhook import MAX_HINTS, READS_PER_SECOND, read_hints
 from sync import projects
 from sync.tasks import iter_task_pages
@@ -129,6 +131,7 @@ def test_a_hint_reads_only_the_annotations_of_a_labelled_task(label_studio: Any,
                             "annotation": {"task": task_ids[1] + 10_000}})
     assert answer.json() == {"ok": True, "tasks": [task_ids[1], task_ids[1] + 10_000], "queued": 1, "ignored": 1,
                              "dropped": 0}
+    jsonschema.validate(answer.json(), document()["components"]["schemas"]["WebhookResponse"])
     service.webhook_done()
 
     assert all(path.startswith(("GET /api/users", f"GET /api/tasks/{task_ids[1]}/annotations")) for path in proxy.paths), \

@@ -123,9 +123,13 @@ SCHEMAS: dict[str, Schema] = {
                         "score": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
                         "model_version": {"type": ["string", "null"]},
                         "error": {"type": "string", "description": "why a task has no result"}}}}}},
-    "WebhookResponse": {"type": "object", "properties": {
-        "ok": {"type": "boolean"}, "tasks": {"type": "array", "items": {"type": "integer"}},
-        "recorded": {"type": "integer"}}},
+    "WebhookResponse": {"type": "object", "required": ["ok", "tasks", "queued", "ignored", "dropped"], "properties": {
+        "ok": {"type": "boolean"},
+        "tasks": {"type": "array", "items": {"type": "integer"}, "maxItems": 10,
+                  "description": "the task ids read from the payload (at most 10)"},
+        "queued": {"type": "integer", "description": "hints to follow: tasks a job of the project labelled"},
+        "ignored": {"type": "integer", "description": "tasks the service never labelled there: nothing is read"},
+        "dropped": {"type": "integer", "description": "hints not queued, the queue being full"}}},
 }
 
 PATHS: dict[str, Schema] = {
@@ -140,7 +144,8 @@ PATHS: dict[str, Schema] = {
         "Label Studio asks for predictions: one entry per task, in order, within the time budget",
         (200, "predictions", ref("PredictResponse")), errors=(400, 401, 413), body=ref("PredictRequest"))},
     "/webhook": {"post": operation(
-        "Label Studio's event hint: the task is re-read from Label Studio, the payload never trusted",
+        "Label Studio's event hint, answered at once: for tasks the service labelled, their annotations "
+        "are read from Label Studio in the background, paced; the payload is never trusted",
         (200, "hint received", ref("WebhookResponse")), errors=(400, 413), body={"type": "object"},
         open_route=True)},
     "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
