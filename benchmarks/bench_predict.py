@@ -64,7 +64,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def register(runtime: Runtime, seed: int, concurrency: int, tasks: list[dict]) -> str:
-    config = ModelConfig(model="sim-small", seed=seed, max_concurrency=concurrency, api_key_env="BENCH_LLM_KEY")
+    config = ModelConfig(model="sim-small", seed=seed, max_concurrency=concurrency, api_key_env="BENCH_LLM_API_KEY")
     record, _ = runtime.register_agent(project=PROJECT, name=f"bench{seed}", config=config,
                                        label_config=SENTIMENT, sample_tasks=tasks[:1])
     runtime.store.activate(PROJECT, record.id)
@@ -89,14 +89,14 @@ def main() -> None:
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="lsagent-bench-"))
-    env = {**os.environ, "LSAGENT_SIM_API_KEY": KEY, "BENCH_LLM_KEY": KEY, "LSAGENT_DATA_DIR": str(data_dir),
+    env = {**os.environ, "LSAGENT_SIM_API_KEY": KEY, "BENCH_LLM_API_KEY": KEY, "LSAGENT_DATA_DIR": str(data_dir),
            "PYTHONPATH": str(REPO), "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
     env.pop("DATABASE_URL", None)
     simulator, sim_url = start([sys.executable, "-m", "ml_backend.simulator", "--port", "0",
                                 "--latency-ms", str(args.latency_ms)], env, r"listening on (http://\S+/v1)",
                                 data_dir / "simulator.log")
     env["OPENAI_BASE_URL"] = sim_url
-    os.environ.update(BENCH_LLM_KEY=KEY)
+    os.environ.update(BENCH_LLM_API_KEY=KEY)
     runtime = Runtime(Settings.from_env(env))  # tables first: SQLite refuses two processes creating them at once
     processes = [simulator]
     try:
