@@ -49,6 +49,7 @@ def test_subset_text_and_selection() -> None:
     ("ids:-4", "task id must be a positive integer, got '-4'"),
     ("view:", "view id must be a positive integer, got ''"),
     ("view:abc", "view id must be a positive integer, got 'abc'"),
+    (f"ids:{2**64}", f"task id must be below 2**63, got '{2**64}'"),
     ("labeled", "unknown subset 'labeled'"),
 ])
 def test_bad_subsets_are_refused_with_the_reason(text: str, message: str) -> None:

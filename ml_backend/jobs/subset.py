@@ -79,8 +79,10 @@ def _ids(rest: str) -> Subset:
 
 
 def _positive(value: str, what: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) < 2**63:
-        raise SubsetError(f"{what} must be a positive 64-bit integer, got {_shown(value)}")
+    if not value.isdigit() or int(value) < 1:
+        raise SubsetError(f"{what} must be a positive integer, got {_shown(value)}")
+    if int(value) >= 2**63:
+        raise SubsetError(f"{what} must be below 2**63, got {_shown(value)}")
     return int(value)
 
 
