@@ -22,6 +22,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
+from ml_backend.engine.agents import Agent
 from ml_backend.review.figures import figures
 from ml_backend.store import Store, StoreError, migrate
 from ml_backend.store.schema import Base
@@ -96,6 +97,8 @@ def test_the_old_store_is_upgraded_in_place_with_its_data(opened: tuple[Store, d
                                       a["created_at"]) for a in old_audits]
     finished = next(job_id for job_id, summary in before["summaries"].items() if summary.get("final"))
     assert store.get_job(finished).summary["counts"]["labeled"] == store.get_job(finished).labeled > 0
+    for record in store.list_agents():  # agents keep their old ids and still load
+        assert Agent.from_record(record).label_signature == record.label_signature
 
 
 def test_the_upgraded_store_serves_the_job_and_its_audits(opened: tuple[Store, dict[str, Any]], make_service: Any,

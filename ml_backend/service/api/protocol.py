@@ -21,6 +21,7 @@ from ml_backend.service.api.agents import ensure_agent_fits
 from ml_backend.service.api.errors import ApiError
 from ml_backend.engine.llm import MissingAPIKeyError
 from ml_backend.service.predict import unanswered
+from ml_backend.store import AgentRecord
 from ml_backend.review.webhook import read_hints, record_verification_hint
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ def webhook() -> Response:
     return jsonify({"ok": True, "tasks": task_ids, "recorded": recorded})
 
 
-def _agent_status(current: ServiceState, project: int | None) -> tuple[Any, str | None]:
+def _agent_status(current: ServiceState, project: int | None) -> tuple[AgentRecord | None, str | None]:
     store = current.runtime.store
     if project is not None:
         agent = store.active_agent(project)
@@ -113,7 +114,7 @@ def _no_agent_reason(project: int) -> str:
             f"`lsagent agents activate <agent> --project {project}`")
 
 
-def _refusal(current: ServiceState, record: Any, label_config: str | None) -> str | None:
+def _refusal(current: ServiceState, record: AgentRecord, label_config: str | None) -> str | None:
     """Why the agent cannot answer this batch at all, or None; logged once, sent as a short code."""
     try:
         if label_config is not None:
@@ -128,7 +129,7 @@ def _refusal(current: ServiceState, record: Any, label_config: str | None) -> st
     return None
 
 
-def _resolve(reference: str) -> Any:
+def _resolve(reference: str) -> AgentRecord:
     record = state().runtime.store.get_agent(reference)
     if record is None:
         raise ApiError(404, "not_found", f"extra_params names agent {reference!r}, which does not exist")
