@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 from ml_backend.engine.agents import Agent
 from ml_backend.review.figures import figures
@@ -128,6 +128,29 @@ def test_opening_again_changes_nothing(opened: tuple[Store, dict[str, Any]], old
     again.dispose()
     assert _raw(old_store_url) == upgraded
     assert sum(len(store.audits(job_id)) for job_id in upgraded["summaries"]) == 3
+
+
+def test_a_failed_upgrade_leaves_the_old_store_as_it_was(old_store_url: str) -> None:
+    engine = create_engine(old_store_url)
+    with engine.begin() as connection:
+        job_id, summary = next((row[0], _json(row[1])) for row in connection.execute(text(
+            "SELECT id, summary FROM jobs")) if _json(row[1])["reviews"]["audits"])
+        summary["reviews"]["audits"][-1]["created_at"] = "yesterday"
+        cast = "CAST(:summary AS jsonb)" if connection.dialect.name == "postgresql" else ":summary"
+        connection.execute(text(f"UPDATE jobs SET summary = {cast} WHERE id = :id"),
+                           {"summary": json.dumps(summary), "id": job_id})
+    engine.dispose()
+    before = _raw(old_store_url)
+    store = Store(old_store_url)
+    with pytest.raises(StoreError, match="left as it was") as refused:
+        store.create_all()
+    assert "yesterday" in str(refused.value)
+    store.dispose()
+    assert _raw(old_store_url) == before
+    engine = create_engine(old_store_url)
+    with engine.connect() as connection:
+        assert not inspect(connection).has_table("audits") and not inspect(connection).has_table("alembic_version")
+    engine.dispose()
 
 
 def test_a_new_store_is_built_by_the_migrations_exactly_as_the_schema_says(store: Store) -> None:

@@ -14,7 +14,6 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import Connection, inspect
 
 from .errors import StoreError
@@ -57,8 +56,11 @@ def upgrade(connection: Connection) -> None:
         )
     try:
         command.upgrade(config, "head")
-    except CommandError as exc:
-        raise StoreError(f"the database could not be upgraded to schema revision {head()!r}: {exc}") from None
+    except Exception as exc:  # whatever broke, the caller's transaction rolls the whole upgrade back
+        raise StoreError(
+            f"the database could not be upgraded to schema revision {head()!r} and was left as it was "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def _known() -> set[str]:
