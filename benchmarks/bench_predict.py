@@ -32,6 +32,7 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from ml_backend.engine import agents  # noqa: E402
 from ml_backend.engine.modelconfig import ModelConfig  # noqa: E402
 from ml_backend.runtime import Runtime  # noqa: E402
 from ml_backend.settings import Settings  # noqa: E402
@@ -65,8 +66,8 @@ def percentile(values: list[float], q: float) -> float:
 
 def register(runtime: Runtime, seed: int, concurrency: int, tasks: list[dict]) -> str:
     config = ModelConfig(model="sim-small", seed=seed, max_concurrency=concurrency, api_key_env="BENCH_LLM_API_KEY")
-    record, _ = runtime.register_agent(project=PROJECT, name=f"bench{seed}", config=config,
-                                       label_config=SENTIMENT, sample_tasks=tasks[:1])
+    record, _ = agents.register(runtime.store, runtime.checking_client, project=PROJECT, name=f"bench{seed}",
+                                config=config, label_config=SENTIMENT, sample_tasks=tasks[:1])
     runtime.store.activate(PROJECT, record.id)
     return record.model_version
 

@@ -1,20 +1,20 @@
 """The service's shared parts, built once per process: the store, the Label Studio connection,
-and one LLM client and annotator per agent (so all requests of an agent share its limits)."""
+and one LLM client and annotator per agent (so all requests of an agent share its limits).
+Registering agents is the engine's (``ml_backend.engine.agents.register``); this module only
+builds the clients it and the rest of the service share."""
 
 from __future__ import annotations
 
 import threading
-from typing import Any, Sequence
+from typing import Any
 
-from ml_backend.engine import agents, prompts
-from ml_backend.engine.endpoints import EndpointPolicyError
-from ml_backend.engine.annotate import AgentRuntime, Annotator
-from ml_backend.engine.labeling import parse_label_config
+from ml_backend.engine.agents import Agent
+from ml_backend.engine.annotate import Annotator
 from ml_backend.engine.llm import LLMClient, RetryPolicy
 from ml_backend.engine.modelconfig import ModelConfig
 from ml_backend.engine.ratelimit import LocalRateLimiter, RedisRateLimiter
 from ml_backend.settings import Settings
-from ml_backend.store import Store
+from ml_backend.store import AgentRecord, Store
 
 
 REGISTRATION_RETRY = RetryPolicy(max_attempts=2, max_wait_s=10.0)
@@ -60,24 +60,13 @@ class Runtime:
                 self._redis = redis.Redis.from_url(self.settings.redis_url)
             return self._redis
 
-    def agent_runtime(self, record: Any) -> AgentRuntime:
-        spec = parse_label_config(record.label_config)
-        template = prompts.PromptTemplate(source=record.template_source, instructions=record.instructions)
-        return AgentRuntime(
-            id=record.id,
-            model_version=record.model_version,
-            spec=spec,
-            config=ModelConfig(**record.config),
-            template=template,
-        )
-
-    def annotator(self, record: Any) -> Annotator:
+    def annotator(self, record: AgentRecord) -> Annotator:
         """One annotator per agent for the life of the process: it owns the agent's limits."""
         with self._lock:
             annotator = self._annotators.get(record.id)
         if annotator is not None:
             return annotator
-        agent = self.agent_runtime(record)
+        agent = Agent.from_record(record)
         annotator = Annotator(agent, self.llm_client(agent.config, agent.id), self.store)
         with self._lock:
             return self._annotators.setdefault(record.id, annotator)
@@ -93,7 +82,7 @@ class Runtime:
         """Raise EndpointPolicyError when the config names a key or endpoint the operator forbids."""
         self.settings.endpoint_policy.check(config.api_key_env, config.base_url, self.settings.openai_base_url)
 
-    def _checking_client(self, config: ModelConfig) -> LLMClient:
+    def checking_client(self, config: ModelConfig) -> LLMClient:
         """Registration answers while the user waits: a dead endpoint must fail in seconds."""
         self.check_endpoint(config)
         return LLMClient(self._with_endpoint(config), retry=REGISTRATION_RETRY)
@@ -112,47 +101,3 @@ class Runtime:
         if connection is not None and key:
             return RedisRateLimiter(connection, f"lsagent:ratelimit:{key}", rpm, tpm)
         return LocalRateLimiter(rpm, tpm)
-
-    def register_agent(
-        self,
-        *,
-        project: int,
-        name: str,
-        config: ModelConfig,
-        label_config: str,
-        sample_tasks: Sequence[dict[str, Any]],
-        instructions: str | None = None,
-        template_source: str | None = None,
-    ) -> tuple[Any, bool]:
-        """Validate and store an agent; returns (record, created). The same agent twice is one.
-
-        The operator's key and endpoint rule is checked first, before anything is looked up or
-        called: a refused variable is never read and a refused endpoint never contacted."""
-        try:
-            self.check_endpoint(config)
-        except EndpointPolicyError as exc:
-            raise agents.AgentValidationError(exc.check, exc.message) from None
-        draft = agents.draft(
-            name=name,
-            project=project,
-            label_config=label_config,
-            config=config,
-            instructions=instructions,
-            template_source=template_source,
-        )
-        existing = self.store.get_agent(draft.id)
-        if existing is not None:
-            return existing, False
-        agents.validate(draft, sample_tasks, self._checking_client)
-        record = self.store.save_agent(
-            id=draft.id,
-            name=draft.name,
-            project=project,
-            label_signature=draft.spec.signature(),
-            label_config=label_config,
-            config=config.normalised(),
-            template_source=draft.template.source,
-            instructions=draft.template.instructions,
-            model_version=draft.model_version,
-        )
-        return record, True

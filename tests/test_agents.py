@@ -1,5 +1,5 @@
 """Registering agents: through the REST API (against Label Studio and the simulator) and through
-``Runtime.register_agent``; every validation check fails with an error naming it; secrets never
+``agents.register``; every validation check fails with an error naming it; secrets never
 leave the process."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import requests
 
+from ml_backend.engine import agents
 from ml_backend.engine.agents import AgentValidationError
 from ml_backend.engine.modelconfig import ModelConfig
 from ml_backend.runtime import Runtime
@@ -22,6 +23,7 @@ TEXTS = ["Great value, I would buy it again.", "Broken on arrival.", "It exists.
 LONG_TEXT = "This review goes on and on about the product. " * 120
 NO_CHOICES_CONFIG = '<View><Text name="text" value="$text"/><TextArea name="note" toName="text"/></View>'
 TOPIC_CONFIG = SENTIMENT_CONFIG.replace('name="sentiment"', 'name="topic"')
+GRADED_CONFIG = SENTIMENT_CONFIG.replace('<Choice value="Neutral"/>', '<Choice value="Neutral"/><Choice value="Mixed"/>')
 WRONG_KEY = "sk-wrong-0123456789abcdefghij"
 
 
@@ -86,6 +88,24 @@ def test_activation_and_reuse_on_another_project(service: Any, project: int, lab
     refused = requests.put(f"{service.url}/api/projects/{other}/agent", json={"agent": agent["id"]}, timeout=10)
     assert_refused(refused, "label_config", "register a new agent for this project")
     assert client.active_agent(other)["agent"] is None
+
+
+def test_registering_for_other_labels_never_returns_another_projects_agent(service: Any, project: int,
+                                                                          label_studio: Any) -> None:
+    # Same model config, template and instruction; only the labels differ (the control's name too).
+    instructions = "Classify the review."
+    first = create(service, project=project, instructions=instructions)
+    assert first.status_code == 201, first.text
+    graded = label_studio.new_project(GRADED_CONFIG, [{"text": text} for text in TEXTS])
+    second = create(service, project=graded, instructions=instructions, name="graded")
+    assert second.status_code == 201, second.text
+    agent = second.json()
+    assert agent["id"] != first.json()["id"] and (agent["name"], agent["project"]) == ("graded", graded)
+    assert agent["label_signature"] != first.json()["label_signature"]
+    assert create(service, project=graded, instructions=instructions, name="graded").json()["id"] == agent["id"]
+    job = requests.post(f"{service.url}/api/jobs", json={"agent": first.json()["id"], "project": graded}, timeout=30)
+    assert_refused(job, "label_config", "other controls or labels", "register a new agent for this project")
+    assert service.runtime.store.list_jobs(graded) == []
 
 
 def test_preview_shows_the_real_prompts(service: Any, project: int, label_studio: Any) -> None:
@@ -195,7 +215,7 @@ def test_keys_never_appear_in_responses_or_logs(service: Any, project: int, sim:
     assert sim.api_key not in repr(stored)
 
 
-# --- Runtime.register_agent, without HTTP --------------------------------------------------
+# --- agents.register, without HTTP ---------------------------------------------------------
 
 @pytest.fixture
 def runtime(tmp_path: Path, sim: Any, monkeypatch: pytest.MonkeyPatch, database_url: str) -> Runtime:
@@ -208,9 +228,30 @@ def runtime(tmp_path: Path, sim: Any, monkeypatch: pytest.MonkeyPatch, database_
 def register(runtime: Runtime, label_config: str = SENTIMENT_CONFIG, tasks: list[str] = TEXTS, **config: Any) -> Any:
     config.setdefault("model", "sim-small")
     instructions = config.pop("instructions", None)
-    return runtime.register_agent(project=1, name="direct", config=ModelConfig(**config), label_config=label_config,
-                                  sample_tasks=[{"id": i, "data": {"text": t}} for i, t in enumerate(tasks, 1)],
-                                  instructions=instructions)
+    return agents.register(runtime.store, runtime.checking_client, project=1, name="direct",
+                           config=ModelConfig(**config), label_config=label_config,
+                           sample_tasks=[{"id": i, "data": {"text": t}} for i, t in enumerate(tasks, 1)],
+                           instructions=instructions)
+
+
+def test_the_label_set_is_part_of_the_identity() -> None:
+    config = ModelConfig(model="sim-small")
+    made = {label_config: agents.draft(name="a", project=1, label_config=label_config, config=config,
+                                       instructions="Classify the review.")
+            for label_config in (SENTIMENT_CONFIG, GRADED_CONFIG, TOPIC_CONFIG)}
+    assert len({agent.id for agent in made.values()}) == 3
+    assert len({agent.template for agent in made.values()}) == 1
+    again = agents.draft(name="b", project=2, label_config=SENTIMENT_CONFIG, config=config,
+                         instructions="Classify the review.")
+    assert again.id == made[SENTIMENT_CONFIG].id
+
+
+def test_a_stored_agent_comes_back_as_the_agent_it_was(runtime: Runtime) -> None:
+    record, _ = register(runtime)
+    agent = agents.Agent.from_record(record)
+    assert agent.columns() == {name: getattr(record, name) for name in agent.columns()}
+    assert agents.draft(name="direct", project=1, label_config=SENTIMENT_CONFIG,
+                        config=ModelConfig(model="sim-small")) == agent
 
 
 def test_runtime_registers_once(runtime: Runtime) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ml_backend.engine import agents
-from ml_backend.engine.annotate import AgentRuntime, Annotator
+from ml_backend.engine.annotate import Annotator
 from ml_backend.engine.llm import LLMClient
 from ml_backend.engine.modelconfig import ModelConfig
 from ml_backend.store import Store
@@ -36,8 +36,7 @@ def make_annotator(sim: Any, store: Store, monkeypatch: pytest.MonkeyPatch) -> A
 
     def build(model: str = "sim-small", **options: Any) -> Annotator:
         config = ModelConfig(model=model, base_url=sim.base_url, api_key_env="SIM_KEY", **options)
-        draft = agents.draft(name="test", project=1, label_config=CONFIG, config=config)
-        agent = AgentRuntime(draft.id, draft.model_version, draft.spec, config, draft.template)
+        agent = agents.draft(name="test", project=1, label_config=CONFIG, config=config)
         return Annotator(agent, LLMClient(config), store)
 
     return build

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from ml_backend.engine import prompts, tokens
+from ml_backend.engine.agents import Agent
 from ml_backend.jobs.estimate import expected_output_tokens
 from sync import filters
 from sync.predictions import predictions_by_version
@@ -94,7 +95,7 @@ def test_estimate_then_summary_figures_match_hand_counts(service: Any, sim: Any,
     agent = register(service, project, max_concurrency=4)
     client = service.client()
     record = service.runtime.store.get_agent(agent["id"])
-    runtime_agent = service.runtime.agent_runtime(record)
+    runtime_agent = Agent.from_record(record)
     prompt_tokens = sum(tokens.count_messages(prompts.render_messages(runtime_agent.template, runtime_agent.spec,
                                                                       {"text": text}), "sim-small")
                         for text in items if text)

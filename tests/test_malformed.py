@@ -84,9 +84,7 @@ def agent_id(app: Flask) -> str:
 
     made = draft(name="stored", project=1, label_config=SENTIMENT_CONFIG, config=ModelConfig(model="sim-small"))
     store = app.extensions["lsagent"].runtime.store
-    store.save_agent(id=made.id, name=made.name, project=1, label_signature=made.spec.signature(),
-                     label_config=SENTIMENT_CONFIG, config=made.config.normalised(),
-                     template_source=made.template.source, instructions=made.template.instructions)
+    store.save_agent(**made.columns())
     return made.id
 
 

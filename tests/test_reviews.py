@@ -176,8 +176,8 @@ def test_audit_is_a_seeded_sample_of_accepted_tasks(service: Any, label_studio: 
 
     everything = client.create_review(base.id, "audit", audit=10, threshold=0.6, seed=8)
     assert everything["sample"] == accepted and everything["view_id"] != audit["view_id"]
-    remembered = service.runtime.store.get_job(base.id).summary["reviews"]["audits"]
-    assert [(a["title"], a["task_ids"], a["threshold"], a["seed"]) for a in remembered] == [
+    remembered = service.runtime.store.audits(base.id)
+    assert [(a.title, a.task_ids, a.threshold, a.seed) for a in remembered] == [
         (audit["title"], expected, 0.6, 7), (everything["title"], accepted, 0.6, 8)]
 
     with pytest.raises(ServiceError, match="nothing to audit"):

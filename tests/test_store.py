@@ -693,16 +693,60 @@ def test_schema_creation_is_safe_from_processes_starting_together(database_url: 
     store.dispose()
 
 
-def test_summary_updates_from_many_threads_lose_nothing(store: Store, job_id: str) -> None:
-    # Read-modify-write in one transaction: 8 writers each adding their own key all survive.
-    def add(key: str) -> None:
-        store.update_summary(job_id, lambda summary: {**summary, key: True})
-
-    threads = [threading.Thread(target=add, args=(f"writer-{i}",)) for i in range(8)]
+def test_facts_audits_and_summary_written_together_lose_nothing(store: Store, job_id: str) -> None:
+    # Each is its own column or row, written blind: no writer can overwrite another's data.
+    writers = [
+        lambda: store.set_facts(job_id, planned=True),
+        lambda: store.set_facts(job_id, project_model_version_set=True),
+        lambda: store.save_summary(job_id, {"final": True, "total": 3}),
+        *(lambda i=i: store.save_audit(job_id, title=f"audit {i}", view_id=i, threshold=0.5, seed=i, size=1,
+                                       task_ids=[i]) for i in range(6)),
+    ]
+    threads = [threading.Thread(target=write) for write in writers]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(store.get_job(job_id).summary) == sorted(f"writer-{i}" for i in range(8))
+    job = store.get_job(job_id)
+    assert job.planned and job.project_model_version_set and job.summary == {"final": True, "total": 3}
+    assert sorted(audit.title for audit in store.audits(job_id)) == [f"audit {i}" for i in range(6)]
+
+
+def test_facts_start_false_and_need_a_job(store: Store, job_id: str) -> None:
+    job = store.get_job(job_id)
+    assert (job.planned, job.project_model_version_set, job.summary) == (False, False, None)
+    assert store.set_facts(job_id, planned=True).planned is True
+    assert store.get_job(job_id).project_model_version_set is False
     with pytest.raises(NotFoundError):
-        store.update_summary("no-such-job", lambda summary: summary)
+        store.set_facts("no-such-job", planned=True)
+    with pytest.raises(StoreInputError, match="at least one fact"):
+        store.set_facts(job_id)
+
+
+def test_an_audit_of_the_same_title_replaces_the_old_one_and_counts_as_newest(
+        store: Store, job_id: str, fake_clock: FakeClock) -> None:
+    store.save_audit(job_id, title="a", view_id=1, threshold=0.8, seed=1, size=2, task_ids=[5, 6])
+    fake_clock.advance(1)
+    store.save_audit(job_id, title="b", view_id=2, threshold=0.8, seed=2, size=1, task_ids=[7])
+    fake_clock.advance(1)
+    again = store.save_audit(job_id, title="a", view_id=1, threshold=0.9, seed=3, size=1, task_ids=[8])
+    audits = store.audits(job_id)
+    assert [(a.title, a.threshold, a.seed, a.task_ids) for a in audits] == [("b", 0.8, 2, [7]), ("a", 0.9, 3, [8])]
+    assert audits[-1] == again
+    assert store.audits("no-such-job") == []
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("title", "x" * 501, "1 to 500 characters"),
+    ("title", " ", "1 to 500 characters"),
+    ("seed", 2**64, "fits in 64 bits"),
+    ("view_id", -(2**63) - 1, "fits in 64 bits"),
+    ("threshold", 1.5, r"within \[0, 1\]"),
+])
+def test_bad_audits_are_refused_by_name(store: Store, job_id: str, field: str, value: Any, message: str) -> None:
+    audit = {"title": "a", "view_id": 1, "threshold": 0.5, "seed": 1, "size": 1, "task_ids": [1], field: value}
+    with pytest.raises(StoreInputError, match=message):
+        store.save_audit(job_id, **audit)
+    with pytest.raises(NotFoundError):
+        store.save_audit("no-such-job", **{**audit, field: 1 if field != "title" else "a"})
+    assert store.audits(job_id) == []

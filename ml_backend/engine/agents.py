@@ -1,9 +1,15 @@
-"""Agents: a model config plus a prompt template, validated once and then immutable.
+"""Agents: a model config plus a prompt template for one label set, validated once and then
+immutable; and their registration.
 
-An agent's id is a hash of its normalised model config and its template, so registering the
-same thing twice gives the same agent, and an edit makes a new one. Its ``model_version`` is
-what Label Studio shows next to each prediction, so every label can be traced to the exact
-prompt and parameters that produced it.
+An agent's id is a hash of its normalised model config, its template, its instruction and the
+label set it answers (controls and labels of the labeling config), so registering the same thing
+twice gives the same agent, an edit makes a new one, and a project with other labels never gets
+another project's agent. Its ``model_version`` is what Label Studio shows next to each
+prediction, so every label can be traced to the exact prompt and parameters that produced it.
+
+One type, two states: ``Agent`` is what the engine works with, made from its parts by ``draft``
+before registration or from what the store keeps by ``Agent.from_record``; the store keeps and
+hands out plain records (``StoredAgent``).
 """
 
 from __future__ import annotations
@@ -11,7 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from datetime import datetime
+from typing import Any, Callable, Protocol, Sequence, TypeVar
 
 from ml_backend.engine import postprocess, prompts, tokens
 from ml_backend.engine.labeling import EmptyInputError, LabelConfigError, LabelSpec, parse_label_config
@@ -30,9 +37,47 @@ class AgentValidationError(ValueError):
         self.message = message
 
 
+class StoredAgent(Protocol):
+    """An agent as the store keeps it (``ml_backend.store.AgentRecord``): plain columns."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def project(self) -> int: ...
+    @property
+    def label_signature(self) -> str: ...
+    @property
+    def label_config(self) -> str: ...
+    @property
+    def config(self) -> dict[str, Any]: ...
+    @property
+    def template_source(self) -> str: ...
+    @property
+    def instructions(self) -> str: ...
+    @property
+    def model_version(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+R = TypeVar("R", bound=StoredAgent, covariant=True)
+
+
+class AgentStore(Protocol[R]):
+    """What registration needs of the store (``ml_backend.store.Store``)."""
+
+    def get_agent(self, ref: str) -> R | None: ...
+
+    def save_agent(self, *, id: str, name: str, project: int, label_signature: str, label_config: str,
+                   config: dict[str, Any], template_source: str, instructions: str,
+                   model_version: str | None = None) -> R: ...
+
+
 @dataclass(frozen=True)
-class AgentDraft:
-    """Everything an agent is made of, before it is stored."""
+class Agent:
+    """Everything an agent is made of, parsed: what prompts, calls and answers are built from."""
 
     id: str
     name: str
@@ -46,9 +91,46 @@ class AgentDraft:
     def model_version(self) -> str:
         return model_version(self.name, self.id)
 
+    @property
+    def label_signature(self) -> str:
+        return self.spec.signature()
 
-def agent_id(config: ModelConfig, template: prompts.PromptTemplate) -> str:
-    identity = {"config": config.normalised(), "template": template.source, "instructions": template.instructions}
+    @classmethod
+    def from_record(cls, record: StoredAgent) -> Agent:
+        """The agent a stored record describes (the record was validated when it was saved)."""
+        return cls(
+            id=record.id,
+            name=record.name,
+            project=record.project,
+            spec=parse_label_config(record.label_config),
+            label_config=record.label_config,
+            config=ModelConfig(**record.config),
+            template=prompts.PromptTemplate(source=record.template_source, instructions=record.instructions),
+        )
+
+    def columns(self) -> dict[str, Any]:
+        """What the store keeps of the agent: ``AgentStore.save_agent``'s arguments."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "project": self.project,
+            "label_signature": self.label_signature,
+            "label_config": self.label_config,
+            "config": self.config.normalised(),
+            "template_source": self.template.source,
+            "instructions": self.template.instructions,
+            "model_version": self.model_version,
+        }
+
+
+def agent_id(config: ModelConfig, template: prompts.PromptTemplate, spec: LabelSpec) -> str:
+    """The hash of what changes the agent's answers and what they mean."""
+    identity = {
+        "config": config.normalised(),
+        "template": template.source,
+        "instructions": template.instructions,
+        "labels": spec.signature(),
+    }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
@@ -64,7 +146,7 @@ def draft(
     config: ModelConfig,
     instructions: str | None = None,
     template_source: str | None = None,
-) -> AgentDraft:
+) -> Agent:
     """Build an agent from its parts, refusing a bad config or template before any LLM call."""
     if not name.strip() or "@" in name:
         raise AgentValidationError("name", "agent name must be non-empty and must not contain '@'")
@@ -76,8 +158,8 @@ def draft(
         template = prompts.build_template(spec, instructions=instructions, source=template_source)
     except prompts.PromptTemplateError as exc:
         raise AgentValidationError("template", str(exc)) from None
-    return AgentDraft(
-        id=agent_id(config, template),
+    return Agent(
+        id=agent_id(config, template, spec),
         name=name.strip(),
         project=project,
         spec=spec,
@@ -87,7 +169,31 @@ def draft(
     )
 
 
-def validate(agent: AgentDraft, sample_tasks: Sequence[dict[str, Any]], llm_factory: LLMFactory) -> None:
+def register(
+    store: AgentStore[R],
+    llm_factory: LLMFactory,
+    *,
+    project: int,
+    name: str,
+    config: ModelConfig,
+    label_config: str,
+    sample_tasks: Sequence[dict[str, Any]],
+    instructions: str | None = None,
+    template_source: str | None = None,
+) -> tuple[R, bool]:
+    """Validate and store an agent; returns (stored agent, created). The same agent twice is one
+    (whatever name the second registration asked for); the label set is part of the identity,
+    so what comes back always answers this project's labels."""
+    agent = draft(name=name, project=project, label_config=label_config, config=config,
+                  instructions=instructions, template_source=template_source)
+    existing = store.get_agent(agent.id)
+    if existing is not None:
+        return existing, False
+    validate(agent, sample_tasks, llm_factory)
+    return store.save_agent(**agent.columns()), True
+
+
+def validate(agent: Agent, sample_tasks: Sequence[dict[str, Any]], llm_factory: LLMFactory) -> None:
     """The checks of registration, each failing with the name of the check.
 
     Order matters: the cheap offline checks (context window) run before the live ones, and the
@@ -121,7 +227,7 @@ def ensure_compatible(label_config: str, agent_signature: str, agent_name: str) 
     return spec
 
 
-def _rendered_samples(agent: AgentDraft, sample_tasks: Sequence[dict[str, Any]]) -> list[list[dict]]:
+def _rendered_samples(agent: Agent, sample_tasks: Sequence[dict[str, Any]]) -> list[list[dict]]:
     rendered = []
     for task in sample_tasks:
         try:
@@ -135,7 +241,7 @@ def _rendered_samples(agent: AgentDraft, sample_tasks: Sequence[dict[str, Any]])
     return rendered
 
 
-def _check_context(agent: AgentDraft, rendered: list[list[dict]]) -> None:
+def _check_context(agent: Agent, rendered: list[list[dict]]) -> None:
     try:
         window = tokens.context_window(agent.config.model, agent.config.context_window)
     except tokens.UnknownModelError as exc:
@@ -149,7 +255,7 @@ def _check_context(agent: AgentDraft, rendered: list[list[dict]]) -> None:
         )
 
 
-def _check_model(agent: AgentDraft, client: LLMClient) -> None:
+def _check_model(agent: Agent, client: LLMClient) -> None:
     try:
         available = client.list_models()
     except LLMCallError as exc:
@@ -162,7 +268,7 @@ def _check_model(agent: AgentDraft, client: LLMClient) -> None:
         )
 
 
-def _check_parameters(agent: AgentDraft, client: LLMClient, messages: list[dict]) -> None:
+def _check_parameters(agent: Agent, client: LLMClient, messages: list[dict]) -> None:
     try:
         client.complete(messages, response_format=postprocess.response_format(agent.spec))
     except LLMCallError as exc:

@@ -13,10 +13,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from ml_backend.engine import prompts, tokens
+from ml_backend.engine.agents import Agent
 from ml_backend.engine.answers import Answer, score_answer, to_ls_results
-from ml_backend.engine.labeling import EmptyInputError, LabelSpec
+from ml_backend.engine.labeling import EmptyInputError
 from ml_backend.engine.llm import Completion, LLMCallError, LLMClient
-from ml_backend.engine.modelconfig import ModelConfig
 from ml_backend.engine.outcomes import ErrorClass
 from ml_backend.engine.postprocess import response_format
 
@@ -56,17 +56,6 @@ class Outcome:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class AgentRuntime:
-    """The parts of a stored agent the pipeline needs."""
-
-    id: str
-    model_version: str
-    spec: LabelSpec
-    config: ModelConfig
-    template: prompts.PromptTemplate
-
-
 def cache_key(agent_id: str, messages: list[dict[str, str]]) -> str:
     payload = json.dumps([agent_id, messages], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
@@ -75,7 +64,7 @@ def cache_key(agent_id: str, messages: list[dict[str, str]]) -> str:
 class Annotator:
     """Labels tasks with one agent; thread-safe as long as its client and cache are."""
 
-    def __init__(self, agent: AgentRuntime, client: LLMClient, cache: ResponseCache) -> None:
+    def __init__(self, agent: Agent, client: LLMClient, cache: ResponseCache) -> None:
         self.agent = agent
         self.client = client
         self.cache = cache

@@ -20,7 +20,6 @@ import logging
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any
 
 from ml_backend.jobs.executor import Executor
 from ml_backend.jobs.locks import Heartbeats, LeaseKeeper, Leases, chunk_key
@@ -35,7 +34,6 @@ from ml_backend.store import AgentRecord, ChunkRecord, JobRecord
 log = logging.getLogger(__name__)
 
 FINAL = ("done", "failed", "cancelled")
-FACTS = ("project_model_version_set", "planned")
 
 
 class Stop(Exception):
@@ -149,7 +147,7 @@ class Coordinator:
 
     def _start_planning(self, job: JobRecord) -> None:
         """Go on planning where the previous coordinator stopped (from the start for a new job)."""
-        if (job.summary or {}).get("planned"):
+        if job.planned:
             return
         self._planner = Planner(self.runtime, job, self.runtime.settings.chunk_size, self.store.chunks(self.job_id))
         if job.total == 0:
@@ -185,7 +183,7 @@ class Coordinator:
     def _finish_planning(self) -> None:
         total = self._planner.planned if self._planner else 0
         self.store.set_total(self.job_id, total)
-        self._update_facts(planned=True)
+        self.store.set_facts(self.job_id, planned=True)
         self._planner = None
         log.info("job %s: %d task(s) in subset %s", self.job_id, total, self._job().subset)
 
@@ -245,7 +243,7 @@ class Coordinator:
         from sync.client import LabelStudioUnavailable
         from sync.projects import set_model_version
 
-        if (self._job().summary or {}).get("project_model_version_set") or self._model_version_refused:
+        if self._job().project_model_version_set or self._model_version_refused:
             return
         try:
             set_model_version(self.runtime.label_studio(), job.project, agent.model_version)
@@ -256,7 +254,7 @@ class Coordinator:
             log.warning("job %s: Label Studio refused model_version %s for project %s: %s", self.job_id,
                         agent.model_version, job.project, exc)
             return
-        self._update_facts(project_model_version_set=True)
+        self.store.set_facts(self.job_id, project_model_version_set=True)
         log.info("job %s: project %s now shows model_version %s", self.job_id, job.project, agent.model_version)
 
     def _finish(self, agent: AgentRecord) -> None:
@@ -289,21 +287,9 @@ class Coordinator:
         except Exception:
             log.exception("job %s: could not record its failure", self.job_id)
 
-    def _update_facts(self, **facts: Any) -> None:
-        """Facts about a running job kept in its (not yet final) summary: whether the subset is
-        fully planned, whether the project's model_version was set. One transaction each: the
-        pusher's thread writes facts too, and review commands add their audits."""
-        self.store.update_summary(self.job_id, lambda current: {**current, **facts, "final": False})
-
     def _save_summary(self, job: JobRecord, agent: AgentRecord) -> None:
-        """The final summary keeps the running facts and the reviews made of the job so far."""
-
-        def final(current: dict[str, Any]) -> dict[str, Any]:
-            kept = {key: value for key, value in current.items() if key in FACTS}
-            summary = build_summary(self.store, job, agent, **kept)
-            return {**summary, "reviews": current["reviews"]} if "reviews" in current else summary
-
-        self.store.update_summary(self.job_id, final)
+        """The report of the ended job; facts and audits live in their own columns and rows."""
+        self.store.save_summary(self.job_id, build_summary(self.store, job, agent))
 
     # --- plumbing --------------------------------------------------------------------------
 

@@ -14,22 +14,24 @@ from statistics import mean
 from typing import Any
 
 from ml_backend.engine import prompts, tokens
-from ml_backend.engine.annotate import AgentRuntime, cache_key
+from ml_backend.engine.agents import Agent
+from ml_backend.engine.annotate import cache_key
 from ml_backend.jobs.pricing import price_for
 from ml_backend.jobs.subset import Subset
 from ml_backend.engine.labeling import EmptyInputError
 from ml_backend.runtime import Runtime
+from ml_backend.store import AgentRecord
 
 PAGE_SIZE = 500
 NOTE = ("estimate: prompt tokens are counted on the real prompts; output tokens assume an answer of "
         "average label length; cached tasks cost nothing; provider prices change")
 
 
-def estimate(runtime: Runtime, record: Any, subset: Subset, project: int | None = None) -> dict[str, Any]:
+def estimate(runtime: Runtime, record: AgentRecord, subset: Subset, project: int | None = None) -> dict[str, Any]:
     """The estimate of running agent ``record`` on ``subset`` of ``project`` (default: the agent's)."""
     from sync.tasks import iter_task_pages
 
-    agent = runtime.agent_runtime(record)
+    agent = Agent.from_record(record)
     model = agent.config.model
     calls, samples = _calls_per_task(agent)
     counts = {"tasks": 0, "cached_tasks": 0, "empty_input_tasks": 0, "prompt_tokens": 0}
@@ -57,7 +59,7 @@ def estimate(runtime: Runtime, record: Any, subset: Subset, project: int | None 
     }
 
 
-def _count(runtime: Runtime, agent: AgentRuntime, task: dict[str, Any], counts: dict[str, int], calls: int) -> None:
+def _count(runtime: Runtime, agent: Agent, task: dict[str, Any], counts: dict[str, int], calls: int) -> None:
     counts["tasks"] += 1
     try:
         messages = prompts.render_messages(agent.template, agent.spec, task.get("data") or {})
@@ -70,7 +72,7 @@ def _count(runtime: Runtime, agent: AgentRuntime, task: dict[str, Any], counts: 
     counts["prompt_tokens"] += calls * tokens.count_messages(messages, agent.config.model)
 
 
-def _calls_per_task(agent: AgentRuntime) -> tuple[int, int]:
+def _calls_per_task(agent: Agent) -> tuple[int, int]:
     """(prompts sent, answers written) per task: without logprobs the annotator asks again for
     ``consistency_samples`` answers to measure agreement."""
     if agent.config.logprobs:
@@ -78,7 +80,7 @@ def _calls_per_task(agent: AgentRuntime) -> tuple[int, int]:
     return 2, 1 + agent.config.consistency_samples
 
 
-def expected_output_tokens(agent: AgentRuntime) -> int:
+def expected_output_tokens(agent: Agent) -> int:
     """Tokens of one answer ``{"control": "label", ...}`` with labels of average length, at most
     ``max_tokens``."""
     model = agent.config.model

@@ -15,17 +15,14 @@ from ml_backend.store import COUNTERS, AgentRecord, JobRecord, Store
 BINS = 10
 
 
-def build_summary(store: Store, job: JobRecord, agent: AgentRecord, *, now: datetime | None = None,
-                  **facts: Any) -> dict[str, Any]:
-    """The summary of ``job`` as plain JSON data; ``facts`` (e.g. project_model_version_set)
-    are kept as they are."""
+def build_summary(store: Store, job: JobRecord, agent: AgentRecord, *, now: datetime | None = None) -> dict[str, Any]:
+    """The summary of ``job`` as plain JSON data."""
     stats = store.job_stats(job.id)
     price = price_for(agent.config["model"])
     end = job.finished_at or now or datetime.now(timezone.utc)
     start = job.started_at or job.created_at
     wall = max((end - start).total_seconds(), 0.0)
     return {
-        **facts,
         "final": True,
         "model_version": agent.model_version,
         "model": agent.config["model"],

@@ -19,9 +19,9 @@ def figures(runtime: Runtime, job_id: str, target: float = 0.95) -> dict[str, An
     """
     job, agent = job_and_agent(runtime, job_id)
     verdicts = task_verdicts(runtime.store.verifications(job.id))
-    audits = job_audits(job)
-    threshold = audits[-1]["threshold"] if audits else None
-    sampled = {task_id for audit in audits if audit["threshold"] == threshold for task_id in audit["task_ids"]}
+    audits = job_audits(runtime, job)
+    threshold = audits[-1].threshold if audits else None
+    sampled = {task_id for audit in audits if audit.threshold == threshold for task_id in audit.task_ids}
     records: list[accuracy.Verified] = []
     audited: list[accuracy.Verified] = []
     scores: list[float | None] = []
@@ -49,8 +49,8 @@ def figures(runtime: Runtime, job_id: str, target: float = 0.95) -> dict[str, An
         "failed_verified": failed_verified,
         "recommended_threshold": wilson.get("threshold") if wilson.get("available") else None,
         "audits": [
-            {key: audit[key] for key in ("title", "view_id", "threshold", "seed", "size")}
-            | {"verified": sum(1 for task_id in audit["task_ids"] if task_id in verdicts)}
+            {"title": audit.title, "view_id": audit.view_id, "threshold": audit.threshold, "seed": audit.seed,
+             "size": audit.size, "verified": sum(1 for task_id in audit.task_ids if task_id in verdicts)}
             for audit in audits
         ],
     }

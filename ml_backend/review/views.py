@@ -10,8 +10,8 @@ again updates its view instead of adding a second tab.
 
 An audit is the exception to "least confident first": it is a seeded uniform sample of the tasks
 accepted at a threshold, ordered by id, because annotators who stop half way through a sample
-sorted by confidence would leave a biased one. Its sample and threshold are kept in the job's
-summary (``reviews.audits``) so that the verification figures can find the audited tasks again.
+sorted by confidence would leave a biased one. Its sample and threshold are kept with the job
+(the store's ``audits`` table) so that the verification figures can find the audited tasks again.
 """
 
 from __future__ import annotations

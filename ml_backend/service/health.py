@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import requests
 
 from ml_backend.runtime import Runtime
+from ml_backend.store import AgentRecord
 
 PROBE_TIMEOUT_S = 0.4
 PROBE_TTL_S = 15.0
@@ -82,7 +83,7 @@ def queue_check(redis_url: str | None) -> Check:
     return {"ok": True, "detail": "redis"}
 
 
-def llm_base_url(runtime: Runtime, agent: Any | None) -> str:
+def llm_base_url(runtime: Runtime, agent: AgentRecord | None) -> str:
     """The endpoint an agent calls: its own base_url, else OPENAI_BASE_URL, else OpenAI's."""
     configured = agent.config.get("base_url") if agent is not None else None
     return configured or runtime.settings.openai_base_url or DEFAULT_OPENAI_URL

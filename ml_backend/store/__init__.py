@@ -7,6 +7,7 @@ workers in other processes or on other machines.
 """
 
 from .agents import AgentOps
+from .audits import AuditOps
 from .cache import CacheOps
 from .chunks import ChunkOps
 from .errors import (
@@ -19,13 +20,13 @@ from .errors import (
 )
 from .items import ItemOps
 from .jobs import ADDABLE, STATUSES, TRANSITIONS, JobOps
-from .records import AgentRecord, ChunkRecord, ItemRecord, JobRecord, JobStats, VerificationRecord
+from .records import AgentRecord, AuditRecord, ChunkRecord, ItemRecord, JobRecord, JobStats, VerificationRecord
 from .schema import COUNTERS
 from .stats import StatsOps
 from .verifications import VERDICTS, VerificationOps
 
 
-class Store(AgentOps, JobOps, ItemOps, StatsOps, ChunkOps, CacheOps, VerificationOps):
+class Store(AgentOps, JobOps, ItemOps, StatsOps, ChunkOps, CacheOps, VerificationOps, AuditOps):
     """The repository: one engine per instance, one short session per call."""
 
 
@@ -37,6 +38,7 @@ __all__ = [
     "VERDICTS",
     "AgentRecord",
     "AmbiguousReferenceError",
+    "AuditRecord",
     "ChunkRecord",
     "InvalidTransitionError",
     "ItemRecord",

@@ -29,8 +29,9 @@ class AgentOps(StoreBase):
     ) -> AgentRecord:
         """Insert the agent, or return the row already saved under the same id.
 
-        The id is the caller's hash of config + template, so saving an equal agent twice (even
-        from two processes at once) yields one row; the first save's name and project stay.
+        The id is the caller's hash of config, template, instruction and label set
+        (``ml_backend.engine.agents.agent_id``), so saving an equal agent twice (even from two
+        processes at once) yields one row; the first save's name and project stay.
         `model_version` is always `<name>@<id[:8]>`; a caller passing its own must agree.
         """
         validate.hex64(id, "agent id")

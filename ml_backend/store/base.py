@@ -136,15 +136,19 @@ class StoreBase:
         return self._dialect
 
     def create_all(self) -> None:
-        """Create missing tables (idempotent; there are no migrations yet).
+        """Create the schema of a new store, or upgrade an older one in place, through the
+        migrations (``migrate``); idempotent.
 
         Serialised across processes, since a service and its workers may start at the same time:
-        SQLite takes its write lock up front, PostgreSQL an advisory lock held to commit.
+        SQLite takes its write lock up front, PostgreSQL an advisory lock held to commit. The
+        whole upgrade is one transaction, so a failed one leaves the store as it was.
         """
+        from . import migrate  # Alembic only loads for a process that opens the store
+
         with self._engine.execution_options(lsagent_write=True).begin() as connection:
             if self._dialect == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
-            Base.metadata.create_all(connection)
+            migrate.upgrade(connection)
 
     def dispose(self) -> None:
         """Close pooled connections (tests and shutdown)."""

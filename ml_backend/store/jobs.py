@@ -4,7 +4,7 @@ any number of workers in any number of processes can report progress on one job.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -68,6 +68,8 @@ class JobOps(StoreBase):
             status="queued",
             total=total,
             created_at=clock.utcnow(),
+            planned=False,
+            project_model_version_set=False,
             **{name: 0 for name in ADDABLE},
         )
         with self._write() as session:
@@ -141,22 +143,20 @@ class JobOps(StoreBase):
         return self._set(job_id, total=total)
 
     def save_summary(self, job_id: str, summary: dict[str, Any]) -> JobRecord:
-        """Persist the job's report (plain JSON data), replacing any previous one."""
+        """Persist the job's report (plain JSON data) once it has ended, replacing any previous
+        one. A blind write: nothing else lives in the summary."""
         return self._set(job_id, summary=summary)
 
-    def update_summary(self, job_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> JobRecord:
-        """Read, change and write the summary in one transaction, so that writers in several
-        threads or processes (a job's coordinator, review commands) never lose each other's keys."""
-        with self._write() as session:
-            query = select(Job).where(Job.id == job_id)
-            if self.dialect == "postgresql":
-                query = query.with_for_update()
-            job = session.execute(query).scalar_one_or_none()
-            if job is None:
-                raise NotFoundError(f"no job with id {job_id!r}")
-            job.summary = change(dict(job.summary or {}))
-            session.flush()
-            return to_record(JobRecord, job)
+    def set_facts(self, job_id: str, *, planned: bool | None = None,
+                  project_model_version_set: bool | None = None) -> JobRecord:
+        """Record running facts of a job (its subset is fully planned; the project shows its
+        agent's model_version), each a column set by one UPDATE: the coordinator's threads and
+        review commands write at the same time without reading first."""
+        facts = {"planned": planned, "project_model_version_set": project_model_version_set}
+        given = {name: bool(value) for name, value in facts.items() if value is not None}
+        if not given:
+            raise StoreInputError("set_facts needs at least one fact: planned, project_model_version_set")
+        return self._set(job_id, **given)
 
     def _set(self, job_id: str, **values: Any) -> JobRecord:
         with self._write() as session:

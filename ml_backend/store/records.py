@@ -51,7 +51,23 @@ class JobRecord:
     started_at: datetime | None
     finished_at: datetime | None
     error: str | None
+    planned: bool
+    project_model_version_set: bool
     summary: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """A review's audit sample, kept so the verification figures find the audited tasks again."""
+
+    job_id: str
+    title: str
+    view_id: int
+    threshold: float
+    seed: int
+    size: int
+    task_ids: list[int]
+    created_at: datetime
 
 
 @dataclass(frozen=True)

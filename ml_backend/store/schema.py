@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -68,7 +69,8 @@ class Base(DeclarativeBase):
 
 
 class Agent(Base):
-    """Immutable: the id is the caller's hash of config + template, so equal agents share a row."""
+    """Immutable: the id is the caller's hash of config, template, instruction and label set, so
+    equal agents share a row."""
 
     __tablename__ = "agents"
 
@@ -118,7 +120,30 @@ class Job(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    #: Running facts, each set by one UPDATE: the subset is fully planned; the project's
+    #: model_version is the agent's.
+    planned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    project_model_version_set: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: The report, written once when the job ends (NULL before).
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
+
+class Audit(Base):
+    """A seeded uniform sample a review drew from a job: one per (job, title), a new draw under
+    the same title replaces the old one in a single upsert."""
+
+    __tablename__ = "audits"
+    __table_args__ = (UniqueConstraint("job_id", "title"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), index=True)
+    title: Mapped[str] = mapped_column(String(500))
+    view_id: Mapped[int] = mapped_column(BigInteger)
+    threshold: Mapped[float] = mapped_column(Float)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    size: Mapped[int] = mapped_column(Integer)
+    task_ids: Mapped[list[int]] = mapped_column(JSONType)
+    created_at: Mapped[datetime]
 
 
 class Item(Base):

@@ -24,6 +24,13 @@ def hex64(value: str, what: str) -> str:
     return value
 
 
+def int64(value: int, what: str) -> int:
+    """An integer both databases can keep in a BIGINT column."""
+    if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
+        raise StoreInputError(f"{what} must be an integer that fits in 64 bits, got {value!r}")
+    return value
+
+
 def is_hex_prefix(value: str) -> bool:
     """Whether `value` can be an agent id prefix (8 to 64 lowercase hex characters)."""
     return bool(_HEX_PREFIX.match(value))

@@ -14,6 +14,7 @@ from ml_backend.engine import agents, prompts
 from ml_backend.service.api import Body, json_body, path_project, query_int, state
 from ml_backend.service.api.errors import ApiError
 from ml_backend.engine.modelconfig import ModelConfig
+from ml_backend.store import AgentRecord
 
 bp = Blueprint("agents", __name__)
 
@@ -35,8 +36,12 @@ def create_agent() -> tuple[Response, int]:
     activate = body.flag("activate", False)
     options = {field: body.data[field] for field in CONFIG_FIELDS if body.data.get(field) is not None}
     config = ModelConfig.model_validate({"model": model, **options}, strict=True)
+    runtime = state().runtime
+    runtime.check_endpoint(config)  # before anything is read or called: a refused key is never sent
     label_config = _label_config(project)
-    record, created = state().runtime.register_agent(
+    record, created = agents.register(
+        runtime.store,
+        runtime.checking_client,
         project=project,
         name=name,
         config=config,
@@ -70,7 +75,7 @@ def preview_agent(reference: str) -> Response:
         raise ApiError(400, "invalid_request", f"a preview shows at most {MAX_PREVIEW} tasks")
     record = agent_or_404(reference)
     tasks = _tasks_by_id(record.project, task_ids) if task_ids else _project_tasks(record.project, limit=limit)
-    agent = state().runtime.agent_runtime(record)
+    agent = agents.Agent.from_record(record)
     rendered = prompts.preview(agent.template, agent.spec, tasks, model=agent.config.model)
     return jsonify({"agent": record.id, "previews": [_preview_entry(entry) for entry in rendered]})
 
@@ -91,7 +96,7 @@ def active_agent(project: int) -> Response:
     return jsonify({"project": project, "agent": agent_json(record) if record else None, "reason": reason})
 
 
-def agent_json(record: Any) -> dict[str, Any]:
+def agent_json(record: AgentRecord) -> dict[str, Any]:
     """The agent as the REST contract shows it: its config names the key's variable, never a key."""
     return {
         "id": record.id,
@@ -106,18 +111,18 @@ def agent_json(record: Any) -> dict[str, Any]:
     }
 
 
-def _activate(project: int, record: Any, label_config: str) -> None:
+def _activate(project: int, record: AgentRecord, label_config: str) -> None:
     """Refuse an agent made for other controls or labels, whichever project it was made on."""
     agents.ensure_compatible(label_config, record.label_signature, record.name)
     state().runtime.store.activate(project, record.id)
 
 
-def ensure_agent_fits(project: int, record: Any) -> None:
+def ensure_agent_fits(project: int, record: AgentRecord) -> None:
     """Refuse to use an agent on a project whose labeling config has other controls or labels."""
     agents.ensure_compatible(_label_config(project), record.label_signature, record.name)
 
 
-def agent_or_404(reference: str) -> Any:
+def agent_or_404(reference: str) -> AgentRecord:
     record = state().runtime.store.get_agent(reference)
     if record is None:
         raise ApiError(404, "not_found", f"no agent {reference!r}: give its id, an id prefix or its model_version")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
@@ -22,7 +23,7 @@ from ml_backend.jobs.manager import JobManager, has_unfinished_jobs
 from ml_backend.jobs.openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
 from ml_backend.jobs.pricing import PricingError
 from ml_backend.jobs.subset import Subset, SubsetError, parse_subset
-from ml_backend.store import COUNTERS, InvalidTransitionError
+from ml_backend.store import COUNTERS, AgentRecord, InvalidTransitionError, JobRecord
 
 __all__ = ["OPENAPI_PATHS", "OPENAPI_SCHEMAS", "bp", "job_json", "manager", "resume_jobs"]
 
@@ -124,9 +125,8 @@ def cancel_job(job_id: str) -> Response:
     return jsonify(_job_json(job))
 
 
-def job_json(job: Any, model_version: str | None) -> dict[str, Any]:
+def job_json(job: JobRecord, model_version: str | None) -> dict[str, Any]:
     """The job as the REST contract shows it. The summary appears once the job has ended."""
-    facts = job.summary or {}
     return {
         "id": job.id,
         "agent_id": job.agent_id,
@@ -143,17 +143,17 @@ def job_json(job: Any, model_version: str | None) -> dict[str, Any]:
         "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at),
         "error": job.error,
-        "summary": facts if facts.get("final") else None,
-        "project_model_version_set": bool(facts.get("project_model_version_set")),
+        "summary": job.summary,
+        "project_model_version_set": job.project_model_version_set,
     }
 
 
-def _job_json(job: Any) -> dict[str, Any]:
+def _job_json(job: JobRecord) -> dict[str, Any]:
     agent = state().runtime.store.get_agent(job.agent_id)
     return job_json(job, agent.model_version if agent else None)
 
 
-def _agent_and_subset() -> tuple[Any, Subset, int]:
+def _agent_and_subset() -> tuple[AgentRecord, Subset, int]:
     """The agent, the subset, and the project: the agent's own unless another is named, which
     must have the same controls and labels (a saved agent is reusable across such projects)."""
     body = json_body()
@@ -186,12 +186,12 @@ def _check_view(project: int, view: int | None) -> None:
                        "see the view ids in Label Studio's Data Manager tabs")
 
 
-def _job(job_id: str) -> Any:
+def _job(job_id: str) -> JobRecord:
     job = state().runtime.store.get_job(job_id)
     if job is None:
         raise ApiError(404, "not_found", f"no job {job_id!r}; `lsagent jobs list --project P` shows the job ids")
     return job
 
 
-def _iso(value: Any) -> str | None:
+def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None

@@ -22,6 +22,7 @@ from ml_backend.service.api.errors import ApiError
 from ml_backend.engine.endpoints import EndpointPolicyError
 from ml_backend.engine.llm import MissingAPIKeyError
 from ml_backend.service.predict import unanswered
+from ml_backend.store import AgentRecord
 from ml_backend.review.webhook import read_hints
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ def webhook() -> Response:
     return jsonify({"ok": True, "tasks": task_ids, **counts})
 
 
-def _agent_status(current: ServiceState, project: int | None) -> tuple[Any, str | None]:
+def _agent_status(current: ServiceState, project: int | None) -> tuple[AgentRecord | None, str | None]:
     store = current.runtime.store
     if project is not None:
         agent = store.active_agent(project)
@@ -109,7 +110,7 @@ def _no_agent_reason(project: int) -> str:
             f"`lsagent agents activate <agent> --project {project}`")
 
 
-def _refusal(current: ServiceState, record: Any, label_config: str | None) -> str | None:
+def _refusal(current: ServiceState, record: AgentRecord, label_config: str | None) -> str | None:
     """Why the agent cannot answer this batch at all, or None; logged once, sent as a short code."""
     try:
         if label_config is not None:
@@ -127,7 +128,7 @@ def _refusal(current: ServiceState, record: Any, label_config: str | None) -> st
     return None
 
 
-def _resolve(reference: str) -> Any:
+def _resolve(reference: str) -> AgentRecord:
     record = state().runtime.store.get_agent(reference)
     if record is None:
         raise ApiError(404, "not_found", f"extra_params names agent {reference!r}, which does not exist")
