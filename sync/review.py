@@ -22,8 +22,11 @@ Ordering by ``tasks:predictions_score`` puts the least confident first (tasks wi
 last); it only sees predictions of the project's model_version (``sync.projects``).
 
 A view carries ``MARKER`` in its data, and the service's views also start their title with
-``lsagent``: that is how ``repair_views`` knows which views it may rewrite. The columns an
-annotator needs (the task's text, the agent's label and its score) are the only ones shown.
+``lsagent``: that is how the service knows which views it may rewrite (``sync.repair``). The web
+app drops keys it does not know when it saves a tab (a column resized), so the marker alone is
+not enough. The columns an annotator needs (the task's text, the agent's label, its score and
+the annotation count) are the only ones shown (``hiddenColumns``), wide enough to read
+(``columnsWidth``, keyed ``tasks:<column>``).
 
 Measured with label-studio 1.23.2:
 - The paged task list (``/api/tasks`` with ``fields=all`` and no ``include``) embeds each task's
@@ -54,6 +57,8 @@ ID_ORDER = ("tasks:id",)
 ANNOTATED_PAGE = 1000
 MAX_RUNS = 250
 MARKER = "lsagent_review"
+RESULT_WIDTH = 300  # px: the prediction's JSON up to its label ("... choices: [Negative]")
+TEXT_WIDTH = 420
 SHOWN_COLUMNS = ("id", "predictions_results", "predictions_score", "total_annotations")
 
 
@@ -105,7 +110,8 @@ def upsert_review_view(
     chosen, form = _filters(client, project, task_ids, description)
     ordering = SCORE_ORDER if by_score else ID_ORDER
     hidden = review_hidden_columns(client, project, shown)
-    view_id = upsert_view(client, project, title, chosen, ordering, hidden, extra={MARKER: True})
+    widths = {"tasks:predictions_results": RESULT_WIDTH, **{f"tasks:{name}": TEXT_WIDTH for name in shown}}
+    view_id = upsert_view(client, project, title, chosen, ordering, hidden, extra={MARKER: True, "columnsWidth": widths})
     return ReviewView(view_id, not existed, form)
 
 
@@ -129,7 +135,8 @@ def _filters(
 @guarded
 def review_hidden_columns(client: LabelStudio, project: int, shown: Sequence[str]) -> list[str]:
     """Every Data Manager column of the project except the id, the agent's label and score, the
-    annotation count and the ``shown`` data fields (``data.text``)."""
+    annotation count and the ``shown`` data fields (``data.text``); the ``data`` column (the
+    whole task data as JSON) is hidden too."""
     response = client._client_wrapper.httpx_client.request("api/dm/columns", method="GET", params={"project": project})
     response.raise_for_status()
     visible = {*SHOWN_COLUMNS, *(name.removeprefix("data.") for name in shown)}
@@ -137,7 +144,7 @@ def review_hidden_columns(client: LabelStudio, project: int, shown: Sequence[str
     for column in response.json().get("columns") or []:
         name = column.get("id")
         parent = column.get("parent")
-        if not name or (parent is None and name == "data") or name in visible:
+        if not name or name in visible:
             continue
         hidden.append(f"data.{name}" if parent == "data" else name)
     return hidden
