@@ -34,6 +34,7 @@ from sync.predictions import predictions_by_version
 from sync.projects import ml_backends, model_version
 from sync.tasks import iter_task_pages
 from sync.views import list_views, view_task_ids
+from tests.fixtures.browser import LabelStudioPage, chromium
 
 REPO = Path(__file__).resolve().parents[1]
 READY_TIMEOUT_S = 420.0
@@ -149,6 +150,7 @@ def test_main_job_in_a_fresh_clone(clone: Path, tmp_path: Path, demos: list[Demo
     account = runner.ACCOUNT
     assert "SIMULATOR" in first.output and f"login {account.username} / {account.password}" in first.output
     held = check_label_studio(state)
+    check_in_browser(state, tmp_path / "chromium")
     first.process.send_signal(signal.SIGINT)
     assert first.finish() == 0, first.output
     assert "stopping Label Studio" in first.output and not port_open(ports[0]) and not port_open(ports[1])
@@ -213,6 +215,33 @@ def _check(client: Any, state: dict[str, Any]) -> dict[int, float]:
     assert len(audit) == runner.AUDIT_SIZE and all(scores[task] >= runner.REVIEW_THRESHOLD for task in audit)
     assert {view["title"]: view["view_id"] for view in state["views"]} == views
     return scores
+
+
+def check_in_browser(state: dict[str, Any], profile: Path) -> None:
+    """What the printed URLs show a user in Chromium: every tab of the project renders without a
+    console error, each review view counts and lists exactly its tasks, and a task opens with the
+    agent's label pre-selected."""
+    client = connect(state["label_studio_url"], runner.ACCOUNT.token)
+    project = state["project"]
+    total = sum(len(page) for page in iter_task_pages(client, project, fields=("id",)))
+    predictions = predictions_by_version(client, project, state["model_version"])
+    driver = chromium(profile)
+    try:
+        page = LabelStudioPage(driver, state["label_studio_url"])
+        page.login(state["username"], state["password"])
+        for view in state["views"]:
+            listed = view_task_ids(client, project, view["view_id"])
+            assert page.open_view(project, view["view_id"]) == (len(listed), total), view["title"]
+            assert page.console_errors() == [], view["title"]
+            assert [int(row[0]) for row in page.rows()] == listed[: len(page.rows())], view["title"]
+            assert {"Prediction score", "Prediction results", "text"} <= set(page.header())
+        first = view_task_ids(client, project, state["views"][0]["view_id"])[0]
+        label = predictions[first][0]["result"][0]["value"]["choices"][0]
+        choices = page.open_task(project, state["views"][0]["view_id"], first)
+        assert choices == {name: name == label for name in LABELS}
+        assert page.console_errors() == []
+    finally:
+        driver.quit()
 
 
 def test_busy_port_is_a_clear_error_and_starts_nothing(tmp_path: Path) -> None:
