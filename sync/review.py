@@ -46,6 +46,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from label_studio_sdk.client import LabelStudio
+from label_studio_sdk.core.api_error import ApiError
 
 from sync import filters
 from sync.client import guarded
@@ -137,8 +138,10 @@ def review_hidden_columns(client: LabelStudio, project: int, shown: Sequence[str
     """Every Data Manager column of the project except the id, the agent's label and score, the
     annotation count and the ``shown`` data fields (``data.text``); the ``data`` column (the
     whole task data as JSON) is hidden too."""
+    # The SDK has no call for this endpoint; its own HTTP client keeps the auth and base URL.
     response = client._client_wrapper.httpx_client.request("api/dm/columns", method="GET", params={"project": project})
-    response.raise_for_status()
+    if response.status_code >= 400:
+        raise ApiError(status_code=response.status_code, headers=dict(response.headers), body=response.text)
     visible = {*SHOWN_COLUMNS, *(name.removeprefix("data.") for name in shown)}
     hidden = []
     for column in response.json().get("columns") or []:

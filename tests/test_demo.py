@@ -34,7 +34,9 @@ from sync.predictions import predictions_by_version
 from sync.projects import ml_backends, model_version
 from sync.tasks import iter_task_pages
 from sync.views import list_views, view_task_ids
+from sync import filters
 from tests.fixtures.browser import LabelStudioPage, chromium
+from tests.webapp_bundle import problems
 
 REPO = Path(__file__).resolve().parents[1]
 READY_TIMEOUT_S = 420.0
@@ -151,6 +153,7 @@ def test_main_job_in_a_fresh_clone(clone: Path, tmp_path: Path, demos: list[Demo
     assert "SIMULATOR" in first.output and f"login {account.username} / {account.password}" in first.output
     held = check_label_studio(state)
     check_in_browser(state, tmp_path / "chromium")
+    old = legacy_view(state)
     first.process.send_signal(signal.SIGINT)
     assert first.finish() == 0, first.output
     assert "stopping Label Studio" in first.output and not port_open(ports[0]) and not port_open(ports[1])
@@ -161,8 +164,11 @@ def test_main_job_in_a_fresh_clone(clone: Path, tmp_path: Path, demos: list[Demo
     demos.append(again)
     assert again.finish(READY_TIMEOUT_S) == 0, again.output
     for said in (f"reusing project {state['project']}", "(the same agent as before)", f"reusing job {state['job']}",
-                 f"updated view '{runner.LOW_TITLE}'", f"updated view '{runner.AUDIT_TITLE}'"):
+                 f"updated view '{runner.LOW_TITLE}'", f"updated view '{runner.AUDIT_TITLE}'",
+                 f"view {old} '{OLD_TITLE}' could not load in Label Studio's web app"):
         assert said in again.output, said
+    assert f"'{OLD_TITLE}' could not load in Label Studio's web app (operator 'in_list' on filter:tasks:id): " \
+           "rewritten" in " ".join(again.output.split())
     assert json.loads((data_dir / "demo.json").read_text()) | {"llm": None} == state | {"llm": None}
     assert not port_open(ports[0]) and not port_open(ports[1])
     assert check_label_studio(state, restart=(data_dir, ports[0])) == held
@@ -204,7 +210,9 @@ def _check(client: Any, state: dict[str, Any]) -> dict[int, float]:
     assert model_version(client, project) == version
     assert [backend["url"] for backend in ml_backends(client, project)] == [state["service_url"]]
 
-    views = {view["title"]: view["id"] for view in list_views(client, project)}
+    saved = list_views(client, project)
+    assert all(problems(view["filters"]) == [] for view in saved)
+    views = {view["title"]: view["id"] for view in saved if view["title"] != OLD_TITLE}
     assert sorted(views) == sorted([runner.LOW_TITLE, runner.AUDIT_TITLE])
     low = view_task_ids(client, project, views[runner.LOW_TITLE])
     expected = sorted((task for task, score in scores.items() if score < runner.REVIEW_THRESHOLD),
@@ -215,6 +223,19 @@ def _check(client: Any, state: dict[str, Any]) -> dict[int, float]:
     assert len(audit) == runner.AUDIT_SIZE and all(scores[task] >= runner.REVIEW_THRESHOLD for task in audit)
     assert {view["title"]: view["view_id"] for view in state["views"]} == views
     return scores
+
+
+OLD_TITLE = "lsagent demo: a view of an older version"
+
+
+def legacy_view(state: dict[str, Any]) -> int:
+    """A view as lsagent wrote them before 1.23.2's web app was checked (``in_list``): the next
+    demo run must rewrite it."""
+    client = connect(state["label_studio_url"], runner.ACCOUNT.token)
+    ids = view_task_ids(client, state["project"], state["views"][0]["view_id"])[:3]
+    data = {"title": OLD_TITLE, "filters": filters.combine([filters.ids_in(ids), filters.unlabeled()]),
+            "ordering": ["tasks:id"]}
+    return int(client.views.create(project=state["project"], data=data).id)
 
 
 def check_in_browser(state: dict[str, Any], profile: Path) -> None:
