@@ -17,6 +17,18 @@ falls back to when the ids are too scattered for one view, and only when it sele
 same tasks. Every review first repairs the project's own views the web app cannot load
 (``ml_backend.review.repair``), since one of them keeps every tab from rendering.
 
+Per kind (the set, then how the view holds it; ordering):
+- threshold: labelled tasks scored below T (or without a score): id runs, else ``score < T``
+  when exact; by ascending score.
+- lowest: the K least confident open tasks, ties at the K-th score broken by id: id runs (a
+  score bound would take every tied task), else ``score <= K-th score`` when exact; by score.
+- label: tasks the agent labelled L: id runs (``predictions_results contains L`` matches any
+  model's predictions, by substring), else that filter when exact; by score.
+- keyword: tasks whose input text contains W: id runs; by score.
+- errors, disagree, audit: no Label Studio filter describes them: id runs only; errors and
+  audit by id (an audit read in score order and left half way would be a biased sample),
+  disagree by this job's agent's score.
+
 What an annotator sees: only the task's text, the agent's label, its score and the annotation
 count (other columns hidden), least confident first; opening a task shows the agent's
 prediction pre-selected, because the job made the agent's model_version the project's (and the
