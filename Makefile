@@ -1,6 +1,6 @@
 SHELL := /bin/bash
 
-.PHONY: setup demo test bench
+.PHONY: setup demo test bench screenshots
 
 setup:
 	bash scripts/setup.sh
@@ -17,3 +17,7 @@ test:
 bench: setup
 	.venv/bin/python benchmarks/bench_predict.py
 	.venv/bin/python benchmarks/bench_jobs.py
+
+# The README's pictures: the demo's review view and labeling view, rendered in headless Chromium.
+screenshots: setup
+	.venv/bin/python scripts/screenshots.py

@@ -166,6 +166,10 @@ class Client:
         body.update({key: value for key, value in options.items() if value is not None})
         return Record(self._request("POST", "/api/reviews", json=body))
 
+    def repair_reviews(self, project: int) -> Record:
+        """Rewrite the service's views of a project that Label Studio's web app cannot load."""
+        return Record(self._request("POST", f"/api/projects/{int(project)}/reviews/repair"))
+
     def sync_verification(self, job: str) -> Record:
         """Pull the annotations of the job's tasks from Label Studio and record the verdicts."""
         return Record(self._request("POST", f"/api/jobs/{job}/verification/sync"))

@@ -46,8 +46,8 @@ if [ "${1:-}" = "--services" ]; then
     redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && pg_isready -h 127.0.0.1 -p 5432 -q && break
     sleep 1
   done
-  if ! command -v chromium >/dev/null 2>&1; then
-    say "installing Chromium (the HTML report test renders the page in it)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    say "installing Chromium and its driver (tests render the report and drive Label Studio's web app in it)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
   fi
 fi

@@ -1,8 +1,9 @@
 """Review views: saved Data Manager tabs that show annotators only what needs checking.
 
-A review view is typically: the job's task ids (``filters.ids_in``) AND no annotation yet
-(``filters.unlabeled``), ordered by prediction score (``tasks:predictions_score``), possibly with
-``score_below`` or ``prediction_label``. See sync/filters.py for which filters work.
+Every view written here passes ``filters.check_webapp``: a saved view is loaded by Label
+Studio's web app together with all the project's other tabs, and one filter it cannot parse
+breaks them all. Review views are built in ``sync.review``; see sync/filters.py for which
+filters work.
 
 Measured with label-studio 1.23.2:
 - ``POST /api/dm/views`` with ``{"project", "data": {"title", "filters", "ordering",
@@ -23,7 +24,7 @@ from collections.abc import Sequence
 from label_studio_sdk.client import LabelStudio
 
 from sync.client import check_url, guarded
-from sync.filters import combine, ordering_column
+from sync.filters import check_webapp, combine, ordering_column
 
 ID_PAGE_SIZE = 5000
 
@@ -39,15 +40,22 @@ def _column(name: str) -> str:
     return name if name.startswith("tasks:") else f"tasks:{name}"
 
 
-def view_data(title: str, filters: dict, ordering: Sequence[str], hidden_columns: Sequence[str] | None) -> dict:
-    """The ``data`` payload of a view."""
+def view_data(
+    title: str,
+    filters: dict,
+    ordering: Sequence[str],
+    hidden_columns: Sequence[str] | None,
+    extra: dict | None = None,
+) -> dict:
+    """The ``data`` payload of a view; ValueError for filters the web app cannot load."""
     if not title or not title.strip():
         raise ValueError("a view needs a non-empty title")
     data = {
+        **(extra or {}),
         "type": "list",
         "target": "tasks",
         "title": title.strip(),
-        "filters": _check_filters(filters),
+        "filters": check_webapp(_check_filters(filters)),
         "ordering": [ordering_column(column) for column in ordering] or ["tasks:id"],
     }
     if hidden_columns is not None:
@@ -58,7 +66,7 @@ def view_data(title: str, filters: dict, ordering: Sequence[str], hidden_columns
 
 @guarded
 def list_views(client: LabelStudio, project: int) -> list[dict]:
-    """The project's views: id, title, filters, ordering."""
+    """The project's views: id, title, filters, ordering, and the whole ``data``."""
     views = []
     for view in client.views.list(project=project):
         data = view.data or {}
@@ -68,6 +76,7 @@ def list_views(client: LabelStudio, project: int) -> list[dict]:
                 "title": data.get("title"),
                 "filters": data.get("filters"),
                 "ordering": data.get("ordering"),
+                "data": data,
             }
         )
     return views
@@ -81,9 +90,11 @@ def upsert_view(
     filters: dict,
     ordering: Sequence[str],
     hidden_columns: Sequence[str] | None = None,
+    extra: dict | None = None,
 ) -> int:
-    """Create the view, or update the project's view with this title; returns the view id."""
-    data = view_data(title, filters, ordering, hidden_columns)
+    """Create the view, or update the project's view with this title; returns the view id.
+    ``extra``: more keys for the view's data (a marker of who made it)."""
+    data = view_data(title, filters, ordering, hidden_columns, extra)
     same = sorted(view["id"] for view in list_views(client, project) if view["title"] == data["title"])
     if same:
         return int(client.views.update(str(same[0]), project=project, data=data).id)

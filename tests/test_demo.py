@@ -34,6 +34,9 @@ from sync.predictions import predictions_by_version
 from sync.projects import ml_backends, model_version
 from sync.tasks import iter_task_pages
 from sync.views import list_views, view_task_ids
+from sync import filters
+from tests.fixtures.browser import LabelStudioPage, chromium
+from tests.webapp_bundle import problems
 
 REPO = Path(__file__).resolve().parents[1]
 READY_TIMEOUT_S = 420.0
@@ -149,6 +152,8 @@ def test_main_job_in_a_fresh_clone(clone: Path, tmp_path: Path, demos: list[Demo
     account = runner.ACCOUNT
     assert "SIMULATOR" in first.output and f"login {account.username} / {account.password}" in first.output
     held = check_label_studio(state)
+    check_in_browser(state, tmp_path / "chromium")
+    old = legacy_view(state)
     first.process.send_signal(signal.SIGINT)
     assert first.finish() == 0, first.output
     assert "stopping Label Studio" in first.output and not port_open(ports[0]) and not port_open(ports[1])
@@ -159,8 +164,11 @@ def test_main_job_in_a_fresh_clone(clone: Path, tmp_path: Path, demos: list[Demo
     demos.append(again)
     assert again.finish(READY_TIMEOUT_S) == 0, again.output
     for said in (f"reusing project {state['project']}", "(the same agent as before)", f"reusing job {state['job']}",
-                 f"updated view '{runner.LOW_TITLE}'", f"updated view '{runner.AUDIT_TITLE}'"):
+                 f"updated view '{runner.LOW_TITLE}'", f"updated view '{runner.AUDIT_TITLE}'",
+                 f"view {old} '{OLD_TITLE}' could not load in Label Studio's web app"):
         assert said in again.output, said
+    assert f"'{OLD_TITLE}' could not load in Label Studio's web app (operator 'in_list' on filter:tasks:id): " \
+           "rewritten" in " ".join(again.output.split())
     assert json.loads((data_dir / "demo.json").read_text()) | {"llm": None} == state | {"llm": None}
     assert not port_open(ports[0]) and not port_open(ports[1])
     assert check_label_studio(state, restart=(data_dir, ports[0])) == held
@@ -202,7 +210,9 @@ def _check(client: Any, state: dict[str, Any]) -> dict[int, float]:
     assert model_version(client, project) == version
     assert [backend["url"] for backend in ml_backends(client, project)] == [state["service_url"]]
 
-    views = {view["title"]: view["id"] for view in list_views(client, project)}
+    saved = list_views(client, project)
+    assert all(problems(view["filters"]) == [] for view in saved)
+    views = {view["title"]: view["id"] for view in saved if view["title"] != OLD_TITLE}
     assert sorted(views) == sorted([runner.LOW_TITLE, runner.AUDIT_TITLE])
     low = view_task_ids(client, project, views[runner.LOW_TITLE])
     expected = sorted((task for task, score in scores.items() if score < runner.REVIEW_THRESHOLD),
@@ -213,6 +223,46 @@ def _check(client: Any, state: dict[str, Any]) -> dict[int, float]:
     assert len(audit) == runner.AUDIT_SIZE and all(scores[task] >= runner.REVIEW_THRESHOLD for task in audit)
     assert {view["title"]: view["view_id"] for view in state["views"]} == views
     return scores
+
+
+OLD_TITLE = "lsagent demo: a view of an older version"
+
+
+def legacy_view(state: dict[str, Any]) -> int:
+    """A view as lsagent wrote them before 1.23.2's web app was checked (``in_list``): the next
+    demo run must rewrite it."""
+    client = connect(state["label_studio_url"], runner.ACCOUNT.token)
+    ids = view_task_ids(client, state["project"], state["views"][0]["view_id"])[:3]
+    data = {"title": OLD_TITLE, "filters": filters.combine([filters.ids_in(ids), filters.unlabeled()]),
+            "ordering": ["tasks:id"]}
+    return int(client.views.create(project=state["project"], data=data).id)
+
+
+def check_in_browser(state: dict[str, Any], profile: Path) -> None:
+    """What the printed URLs show a user in Chromium: every tab of the project renders without a
+    console error, each review view counts and lists exactly its tasks, and a task opens with the
+    agent's label pre-selected."""
+    client = connect(state["label_studio_url"], runner.ACCOUNT.token)
+    project = state["project"]
+    total = sum(len(page) for page in iter_task_pages(client, project, fields=("id",)))
+    predictions = predictions_by_version(client, project, state["model_version"])
+    driver = chromium(profile)
+    try:
+        page = LabelStudioPage(driver, state["label_studio_url"])
+        page.login(state["username"], state["password"])
+        for view in state["views"]:
+            listed = view_task_ids(client, project, view["view_id"])
+            assert page.open_view(project, view["view_id"]) == (len(listed), total), view["title"]
+            assert page.console_errors() == [], view["title"]
+            assert [int(row[0]) for row in page.rows()] == listed[: len(page.rows())], view["title"]
+            assert {"Prediction score", "Prediction results", "text"} <= set(page.header())
+        first = view_task_ids(client, project, state["views"][0]["view_id"])[0]
+        label = predictions[first][0]["result"][0]["value"]["choices"][0]
+        choices = page.open_task(project, state["views"][0]["view_id"], first)
+        assert choices == {name: name == label for name in LABELS}
+        assert page.console_errors() == []
+    finally:
+        driver.quit()
 
 
 def test_busy_port_is_a_clear_error_and_starts_nothing(tmp_path: Path) -> None:

@@ -93,7 +93,7 @@ def test_labeling_while_paging_skips_nothing(label_studio):
 def test_tasks_of_a_view_combined_with_unlabeled_and_ids(label_studio):
     project = label_studio.new_project(SENTIMENT_CONFIG, [{"text": f"t{n}"} for n in range(12)])
     ids = label_studio.task_ids(project)
-    view = upsert_view(label_studio.client, project, "some", filters.combine([filters.ids_in(ids[:6])]), ["-id"])
+    view = upsert_view(label_studio.client, project, "some", filters.ids_any(ids[:6]), ["-id"])
     create_annotation(label_studio.client, ids[1], sentiment("Positive"))
     in_view = [t["id"] for page in iter_task_pages(label_studio.client, project, view=view) for t in page]
     assert in_view == ids[:6]

@@ -45,9 +45,9 @@ def test_score_filters_need_the_project_model_version(label_studio):
 
 def test_review_view_job_ids_unlabeled_low_score_in_score_order(label_studio, scored):
     project, ids = scored
-    job = ids[1:9] + [ids[11]]
     create_annotation(label_studio.client, ids[3], sentiment("Negative"))
-    review = filters.combine([filters.ids_in(job), filters.unlabeled(), filters.score_below(0.6)])
+    job_span = filters.item("id", "in", {"min": ids[1], "max": ids[8]})
+    review = filters.combine([job_span, filters.unlabeled(), filters.score_below(0.6)])
     view = upsert_view(label_studio.client, project, "Review: low confidence", review, ["predictions_score"])
     assert view_task_ids(label_studio.client, project, view) == _by_score(ids, [1, 4, 5, 7, 8])
     highest_first = upsert_view(label_studio.client, project, "Review: lowest-k desc", review, ["-predictions_score"])
@@ -56,17 +56,17 @@ def test_review_view_job_ids_unlabeled_low_score_in_score_order(label_studio, sc
 
 def test_upsert_updates_the_view_with_the_same_title(label_studio, scored):
     project, ids = scored
-    first = upsert_view(label_studio.client, project, "Audit", filters.combine([filters.ids_in(ids[:3])]), ["id"])
-    again = upsert_view(label_studio.client, project, "Audit", filters.combine([filters.ids_in(ids[5:7])]), ["-id"])
+    first = upsert_view(label_studio.client, project, "Audit", filters.ids_any(ids[:3]), ["id"])
+    again = upsert_view(label_studio.client, project, "Audit", filters.ids_any(ids[5:7]), ["-id"])
     assert again == first
     (audit,) = [view for view in list_views(label_studio.client, project) if view["title"] == "Audit"]
-    assert audit["filters"]["items"][0]["value"] == ids[5:7] and audit["ordering"] == ["-tasks:id"]
+    assert audit["filters"]["items"][0]["value"] == {"min": ids[5], "max": ids[6]} and audit["ordering"] == ["-tasks:id"]
     assert view_task_ids(label_studio.client, project, first) == [ids[6], ids[5]]
 
 
 def test_empty_ordering_and_filters_reset_a_view(label_studio, scored):
     project, ids = scored
-    view = upsert_view(label_studio.client, project, "Reset", filters.combine([filters.ids_in(ids[:2])]), ["-id"])
+    view = upsert_view(label_studio.client, project, "Reset", filters.ids_any(ids[:2]), ["-id"])
     upsert_view(label_studio.client, project, "Reset", filters.combine([]), [])
     assert view_task_ids(label_studio.client, project, view) == ids
 
@@ -81,7 +81,7 @@ def test_filter_by_predicted_label(label_studio, scored):
 def test_or_conjunction_and_between(label_studio, scored):
     project, ids = scored
     either = filters.combine(
-        [filters.ids_in([ids[0]]), filters.item("id", "in", {"min": ids[10], "max": ids[11]})], "or"
+        [filters.item("id", "equal", ids[0]), filters.item("id", "in", {"min": ids[10], "max": ids[11]})], "or"
     )
     view = upsert_view(label_studio.client, project, "Either", either, ["id"])
     assert view_task_ids(label_studio.client, project, view) == [ids[0], ids[10], ids[11]]
@@ -123,6 +123,8 @@ def test_view_needs_a_title_and_filters_object(label_studio, scored):
         upsert_view(label_studio.client, project, " ", filters.combine([]), [])
     with pytest.raises(ValueError, match="filters must be"):
         upsert_view(label_studio.client, project, "x", [filters.unlabeled()], [])
+    with pytest.raises(ValueError, match="web app cannot load a view with operator 'in_list'"):
+        upsert_view(label_studio.client, project, "x", filters.combine([filters.ids_in([1])]), [])
 
 
 def test_filter_items_have_the_data_manager_shape():

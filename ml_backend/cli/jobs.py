@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from ml_backend.cli.output import client, console, emit, json_option, key_values
@@ -17,6 +17,7 @@ from ml_backend.client import Client
 
 FINAL = ("done", "failed", "cancelled")
 POLL_S = 0.5
+SHORT_ID = 8  # the shortest job id prefix the service accepts
 PROJECT_OPTION = click.option(
     "--project", type=click.IntRange(1), help="Another project with the same labels (default: the agent's)."
 )
@@ -186,11 +187,26 @@ def _render_histogram(bins: list[dict[str, Any]], mean: float | None) -> None:
         console.print(f"    {entry['from']:.1f}-{entry['to']:.1f} {bar} {entry['count']}")
 
 
+def short_ids(ids: list[str], minimum: int = SHORT_ID) -> dict[str, str]:
+    """Each id cut to the shortest prefix (at least ``minimum`` characters) no other listed id
+    starts with: what every command taking a job id accepts."""
+    short = {}
+    for job_id in ids:
+        length = minimum
+        while length < len(job_id) and any(other != job_id and other.startswith(job_id[:length]) for other in ids):
+            length += 1
+        short[job_id] = job_id[:length]
+    return short
+
+
 def _render_list(jobs: list[dict[str, Any]]) -> None:
-    table = Table("id", "status", "agent", "subset", "done/total", "labeled", "errors", "cost", "created")
+    short = short_ids([job["id"] for job in jobs])
+    widest = max((len(value) for value in short.values()), default=SHORT_ID)
+    table = Table(Column("id", no_wrap=True, min_width=widest), "status", "agent", "subset", "done/total", "labeled",
+                  "errors", "cost", "created")
     for job in jobs:
         errors = sum(job["counts"][name] for name in ERRORS)
-        table.add_row(job["id"][:12], job["status"], job["model_version"] or job["agent_id"][:8], job["subset"],
+        table.add_row(short[job["id"]], job["status"], job["model_version"] or job["agent_id"][:8], job["subset"],
                       f"{job['counts']['done']}/{job['total']}", str(job["counts"]["labeled"]), str(errors),
                       f"${job['cost']:.4f}", (job["created_at"] or "")[:19])
     console.print(table)

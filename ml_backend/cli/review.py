@@ -49,6 +49,22 @@ def create_command(job: str, threshold: float | None, seed: int | None, title: s
     emit(client().create_review(job, kind, **options), as_json, _show_review)
 
 
+@review_group.command("repair")
+@click.option("--project", required=True, type=int, help="Label Studio project id.")
+@json_option
+def repair_command(project: int, as_json: bool) -> None:
+    """Rewrite this service's review views that Label Studio's web app cannot load."""
+    emit(client().repair_reviews(project), as_json, _show_repair)
+
+
+def _show_repair(data: dict[str, Any]) -> None:
+    if not data["views"]:
+        console.print(f"every view of project {data['project']} loads in Label Studio's web app", highlight=False)
+    for view in data["views"]:
+        console.print(f"view {view['view_id']} {view['title']!r}: {view['action']} ({'; '.join(view['problems'])})",
+                      highlight=False)
+
+
 def _kind(threshold: float | None, choices: dict[str, Any]) -> str:
     """The one kind of review asked for; --threshold alone is a kind, with --audit its threshold."""
     given = [name for name in KIND_OPTIONS if choices[name] not in (None, False)]

@@ -7,8 +7,8 @@ from ml_backend.store import AgentRecord, JobRecord, NotFoundError
 
 
 def job_and_agent(runtime: Runtime, job_id: str) -> tuple[JobRecord, AgentRecord]:
-    """The job and its agent; NotFoundError naming the job otherwise."""
-    job = runtime.store.get_job(job_id)
+    """The job (full id or unique prefix) and its agent; NotFoundError naming the job otherwise."""
+    job = runtime.store.find_job(job_id)
     if job is None:
         raise NotFoundError(f"no job {job_id!r}; `lsagent jobs list --project P` shows the job ids")
     agent = runtime.store.get_agent(job.agent_id)

@@ -1,12 +1,38 @@
 """Review views: Data Manager tabs that show annotators only the tasks of a job worth checking.
 
-Every kind of review comes down to the same view: an explicit list of the job's task ids, chosen
-here from the store (and, for a keyword, from the task texts), AND "nobody has annotated it yet",
-ordered by ascending confidence where confidence means something. Choosing the ids here rather
-than with Label Studio's own filters keeps every kind exact (a label filter in Label Studio
-matches any model's predictions, by substring) and lets a task leave the view the moment it is
-annotated. The title is derived from the job, kind and parameters, so asking for the same review
-again updates its view instead of adding a second tab.
+Every kind of review comes down to the same view: the job's tasks chosen here from the store
+(and, for a keyword, from the task texts), AND "nobody has annotated it yet", ordered by
+ascending confidence where confidence means something. Choosing the tasks here rather than with
+Label Studio's own filters keeps every kind exact (a label filter in Label Studio matches any
+model's predictions, by substring; an audit sample, a disagreement or the tasks an agent failed
+on have no filter at all) and lets a task leave the view the moment it is annotated. The title
+is derived from the job, kind and parameters, so asking for the same review again updates its
+view instead of adding a second tab.
+
+How a view is written so that Label Studio 1.23.2's web app renders it (``sync.review``): runs
+of task ids joined by ``or``, each with "no annotation" as its child filter, for every kind; a
+kind that also has a natural filter (threshold: score below T; lowest: score at most the K-th
+lowest; label: the prediction holds the label) passes it as the description ``sync.review``
+falls back to when the ids are too scattered for one view, and only when it selects exactly the
+same tasks. Every review first repairs the project's own views the web app cannot load
+(``ml_backend.review.repair``), since one of them keeps every tab from rendering.
+
+Per kind (the set, then how the view holds it; ordering):
+- threshold: labelled tasks scored below T (or without a score): id runs, else ``score < T``
+  when exact; by ascending score.
+- lowest: the K least confident open tasks, ties at the K-th score broken by id: id runs (a
+  score bound would take every tied task), else ``score <= K-th score`` when exact; by score.
+- label: tasks the agent labelled L: id runs (``predictions_results contains L`` matches any
+  model's predictions, by substring), else that filter when exact; by score.
+- keyword: tasks whose input text contains W: id runs; by score.
+- errors, disagree, audit: no Label Studio filter describes them: id runs only; errors and
+  audit by id (an audit read in score order and left half way would be a biased sample),
+  disagree by this job's agent's score.
+
+What an annotator sees: only the task's text, the agent's label, its score and the annotation
+count (other columns hidden), least confident first; opening a task shows the agent's
+prediction pre-selected, because the job made the agent's model_version the project's (and the
+review sets it again), which is also what fills the score column.
 
 An audit is the exception to "least confident first": it is a seeded uniform sample of the tasks
 accepted at a threshold, ordered by id, because annotators who stop half way through a sample
@@ -25,6 +51,7 @@ from ml_backend.engine.labeling import LabelSpec, parse_label_config
 from ml_backend.runtime import Runtime
 from ml_backend.review.audits import remember_audit
 from ml_backend.review.lookup import job_and_agent
+from ml_backend.review.repair import TITLE_PREFIX, repair_project
 from ml_backend.store import AgentRecord, JobRecord
 
 KINDS = ("threshold", "lowest", "label", "keyword", "errors", "disagree", "audit")
@@ -66,6 +93,7 @@ class Selection:
     by_score: bool
     describe: str
     facts: dict[str, Any]
+    description: tuple[dict, ...] = ()
 
 
 def create_review(runtime: Runtime, request: ReviewRequest) -> dict[str, Any]:
@@ -74,11 +102,17 @@ def create_review(runtime: Runtime, request: ReviewRequest) -> dict[str, Any]:
 
     job, agent = job_and_agent(runtime, request.job_id)
     selection = select(runtime, job, agent, request)
-    title = (request.title or "").strip() or f"lsagent {job.id[:8]}: {selection.describe}"
+    title = (request.title or "").strip() or f"{TITLE_PREFIX}{job.id[:8]}: {selection.describe}"
     client = runtime.label_studio()
-    if selection.by_score:
-        projects.set_model_version(client, job.project, agent.model_version)
-    view_id, created = review.upsert_review_view(client, job.project, title, selection.task_ids, selection.by_score)
+    repair_project(runtime, job.project)
+    projects.set_model_version(client, job.project, agent.model_version)
+    shown = [f"data.{field.data_key}" for field in parse_label_config(agent.label_config).inputs]
+    try:
+        written = review.upsert_review_view(client, job.project, title, selection.task_ids, selection.by_score,
+                                            selection.description, shown)
+    except review.ReviewTooLarge as exc:
+        raise ReviewError(str(exc)) from None
+    view_id, created = written.view_id, written.created
     if request.kind == "audit":
         remember_audit(runtime, job.id, title, view_id, selection.facts)
     url = views.view_url(runtime.settings.label_studio_url or "", job.project, view_id)
@@ -92,6 +126,7 @@ def create_review(runtime: Runtime, request: ReviewRequest) -> dict[str, Any]:
         "project": job.project,
         "kind": request.kind,
         "ordering": "predictions_score" if selection.by_score else "id",
+        "form": written.form,
         "model_version": agent.model_version,
         **selection.facts,
     }
@@ -119,16 +154,20 @@ def select(runtime: Runtime, job: JobRecord, agent: AgentRecord, request: Review
 
 def _below(runtime: Runtime, job: JobRecord, threshold: float) -> Selection:
     """Labelled tasks scored below the threshold, and those without a score (never accepted)."""
+    from sync import filters
+
     ids = [
         item.task_id
         for item in runtime.store.items(job.id, outcome="labeled")
         if item.score is None or item.score < threshold
     ]
-    return Selection(ids, True, f"score < {threshold:g}", {"threshold": threshold})
+    return Selection(ids, True, f"score < {threshold:g}", {"threshold": threshold}, (filters.score_below(threshold),))
 
 
 def _lowest(runtime: Runtime, job: JobRecord, count: int) -> Selection:
-    """The ``count`` least confident labelled tasks among those nobody has annotated yet."""
+    """The ``count`` least confident labelled tasks among those nobody has annotated yet (ties at
+    the K-th score broken by task id, so the view holds exactly ``count``)."""
+    from sync import filters
     from sync.review import unannotated_ids
 
     ranked = sorted(
@@ -142,7 +181,9 @@ def _lowest(runtime: Runtime, job: JobRecord, count: int) -> Selection:
         chosen += [task_id for task_id in batch if task_id in open_ids][: count - len(chosen)]
         if len(chosen) == count:
             break
-    return Selection(chosen, True, f"lowest {count}", {"lowest": count})
+    scores = {task_id: score for score, task_id in ranked}
+    bound = (filters.item("predictions_score", "less_or_equal", max(scores[task_id] for task_id in chosen)),) if chosen else ()
+    return Selection(chosen, True, f"lowest {count}", {"lowest": count}, bound)
 
 
 def _label(runtime: Runtime, job: JobRecord, spec: LabelSpec, wanted: str | None) -> Selection:
@@ -159,8 +200,11 @@ def _label(runtime: Runtime, job: JobRecord, spec: LabelSpec, wanted: str | None
         for item in runtime.store.items(job.id, outcome="labeled")
         if any(values.intersection(chosen) for chosen in item.labels.values())
     ]
+    from sync import filters
+
     shown = sorted(values)[0] if len(values) == 1 else wanted
-    return Selection(ids, True, f"label {shown}", {"label": shown})
+    described = (filters.prediction_label(shown),) if len(values) == 1 else ()
+    return Selection(ids, True, f"label {shown}", {"label": shown}, described)
 
 
 def _keyword(runtime: Runtime, job: JobRecord, spec: LabelSpec, keyword: str | None) -> Selection:

@@ -12,9 +12,11 @@ from sqlalchemy.orm import Session
 
 from . import clock, validate
 from .base import StoreBase
-from .errors import InvalidTransitionError, NotFoundError, StoreInputError
+from .errors import AmbiguousReferenceError, InvalidTransitionError, NotFoundError, StoreInputError
 from .records import JobRecord, to_record
 from .schema import COUNTERS, Agent, Job
+
+AMBIGUOUS_SHOWN = 5
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 #: Allowed moves. Setting the current status again is a no-op (several workers may each say
@@ -83,6 +85,21 @@ class JobOps(StoreBase):
         with self._read() as session:
             row = session.get(Job, job_id)
             return to_record(JobRecord, row) if row is not None else None
+
+    def find_job(self, ref: str) -> JobRecord | None:
+        """A job by full id or by a unique id prefix of at least 8 hex characters (what
+        ``lsagent jobs list`` shows), as agents are found. None when nothing matches; a prefix
+        of several jobs raises AmbiguousReferenceError listing them."""
+        job = self.get_job(ref)
+        if job is not None or not validate.is_hex_prefix(ref):
+            return job
+        with self._read() as session:
+            query = select(Job).where(Job.id.startswith(ref, autoescape=True)).order_by(Job.id).limit(AMBIGUOUS_SHOWN + 1)
+            rows = session.scalars(query).all()
+        if len(rows) > 1:
+            shown = ", ".join(row.id for row in rows[:AMBIGUOUS_SHOWN]) + (", ..." if len(rows) > AMBIGUOUS_SHOWN else "")
+            raise AmbiguousReferenceError(f"job prefix {ref!r} matches several jobs ({shown}); give more characters")
+        return to_record(JobRecord, rows[0]) if rows else None
 
     def list_jobs(self, project: int | None = None, limit: int | None = None) -> list[JobRecord]:
         """Jobs, newest first; only `project`'s when given."""

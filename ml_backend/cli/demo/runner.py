@@ -139,6 +139,7 @@ def _workflow(urls: dict[str, str], options: DemoOptions) -> dict[str, Any]:
         connect_ml_backend(ls, project, urls["service"], BACKEND_TITLE, *auth)
         say(f"the service is the project's ML backend ({urls['service']}, title {BACKEND_TITLE!r})")
         job = _job(service, agent)
+        _repair(service, project)
         views = [_view(service, job["id"], "threshold", LOW_TITLE),
                  _view(service, job["id"], "audit", AUDIT_TITLE, audit=AUDIT_SIZE, seed=AUDIT_SEED)]
         _check(ls, project, agent["model_version"])
@@ -149,6 +150,13 @@ def _workflow(urls: dict[str, str], options: DemoOptions) -> dict[str, Any]:
             "project_url": project_url(urls["label_studio"], project), "agent": agent["id"],
             "model_version": agent["model_version"], "job": job["id"],
             "views": [_view_state(view) for view in views if view]}
+
+
+def _repair(service: Client, project: int) -> None:
+    """Views an earlier lsagent left that Label Studio's web app cannot load break every tab."""
+    for view in service.repair_reviews(project)["views"]:
+        say(f"view {view['view_id']} {view['title']!r} could not load in Label Studio's web app "
+            f"({'; '.join(view['problems'])}): {view['action']}")
 
 
 def _view_state(view: dict[str, Any]) -> dict[str, Any]:

@@ -44,6 +44,19 @@ def state() -> ServiceState:
     return current_app.extensions["lsagent"]
 
 
+def resolve_job_id() -> None:
+    """A blueprint's ``before_request``: a ``<job_id>`` given as a unique prefix (as ``lsagent
+    jobs list`` shows ids) becomes the full id, so every route and everything below it sees full
+    ids. An unknown id is left for the route's 404; an ambiguous prefix is a 400 listing the jobs
+    it matches (``AmbiguousReferenceError``). A blueprint's ``before_request`` runs after the
+    app's, so only an authenticated caller ever learns which jobs a prefix matches."""
+    values = request.view_args
+    if values and isinstance(values.get("job_id"), str):
+        job = state().runtime.store.find_job(values["job_id"])
+        if job is not None:
+            values["job_id"] = job.id
+
+
 def json_body(*, optional: bool = False) -> "Body":
     """The request body as a JSON object; 400 for anything else (an empty body may be allowed)."""
     raw = request.get_data(cache=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
 
-from ml_backend.service.api import json_body, query_int, state
+from ml_backend.service.api import json_body, query_int, resolve_job_id, state
 from ml_backend.service.api.agents import agent_or_404, ensure_agent_fits
 from ml_backend.service.api.errors import ApiError
 from ml_backend.engine.modelconfig import ModelConfig
@@ -29,6 +29,7 @@ __all__ = ["OPENAPI_PATHS", "OPENAPI_SCHEMAS", "bp", "job_json", "manager", "res
 
 log = logging.getLogger(__name__)
 bp = Blueprint("jobs", __name__)
+bp.before_request(resolve_job_id)
 
 JOB_FIELDS = ("agent", "subset", "project")
 _EXTENSION = "lsagent.jobs"

@@ -11,12 +11,13 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from ml_backend.review.figures import figures
-from ml_backend.service.api import state
+from ml_backend.service.api import resolve_job_id, state
 from ml_backend.service.api.errors import ApiError
 from ml_backend.service.api.jobs import job_json
 from ml_backend.report.html import render_report
 
 bp = Blueprint("report", __name__)
+bp.before_request(resolve_job_id)
 
 _HTML = {"text/html": {"schema": {"type": "string"}}}
 OPENAPI_PATHS: dict[str, Any] = {

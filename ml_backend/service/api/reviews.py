@@ -14,11 +14,13 @@ from flask import Blueprint, Response, jsonify, request, stream_with_context
 from ml_backend.review import export, verdicts
 from ml_backend.review.figures import figures
 from ml_backend.review.accuracy import AccuracyInputError
-from ml_backend.service.api import json_body, state
+from ml_backend.service.api import json_body, resolve_job_id, state
 from ml_backend.service.api.errors import ApiError, error_response
+from ml_backend.review.repair import repair_project
 from ml_backend.review.views import ReviewConflict, ReviewError, ReviewRequest, create_review
 
 bp = Blueprint("reviews", __name__)
+bp.before_request(resolve_job_id)
 
 REVIEW_FIELDS = ("job", "kind", "threshold", "lowest", "label", "keyword", "other_job", "audit", "seed", "title")
 
@@ -56,6 +58,12 @@ def create_review_route() -> tuple[Response, int]:
     )
     result = create_review(state().runtime, review)
     return jsonify(result), 201 if result["created"] else 200
+
+
+@bp.post("/api/projects/<int:project>/reviews/repair")
+def repair_reviews_route(project: int) -> Response:
+    """Rewrite the service's views of the project that Label Studio's web app cannot load."""
+    return jsonify({"project": project, "views": repair_project(state().runtime, project)})
 
 
 @bp.post("/api/jobs/<job_id>/verification/sync")
@@ -131,6 +139,11 @@ _CREATE["responses"]["409"] = {"description": "an audit of a job that is still r
 
 OPENAPI_PATHS: dict[str, Schema] = {
     "/api/reviews": {"post": _CREATE},
+    "/api/projects/{project}/reviews/repair": {"post": _op(
+        "Rewrite the service's review views of a project that Label Studio's web app cannot load "
+        "(views it does not own are listed, never changed)", _json("what was done per view", "ReviewRepair"),
+        (401, 503), params=({"name": "project", "in": "path", "required": True, "schema": {"type": "integer"},
+                             "description": "Label Studio project id"},))},
     "/api/jobs/{job_id}/verification/sync": {"post": _op(
         "Read the job's annotated tasks from Label Studio and record confirmed/corrected verdicts",
         _json("what the sync recorded", "VerificationSync"), (401, 404, 503), params=(_JOB_ID,))},
@@ -164,7 +177,14 @@ OPENAPI_SCHEMAS: dict[str, Schema] = {
         "created": {"type": "boolean"}, "job": {"type": "string"}, "project": {"type": "integer"},
         "kind": {"type": "string"}, "ordering": {"enum": ["predictions_score", "id"]},
         "model_version": {"type": "string"},
+        "form": {"enum": ["ids", "filters"], "description": "how the view selects its tasks"},
         "sample": {"type": "array", "items": {"type": "integer"}, "description": "audit: the whole sample"}}},
+    "ReviewRepair": {"type": "object", "properties": {
+        "project": {"type": "integer"},
+        "views": {"type": "array", "items": {"type": "object", "properties": {
+            "view_id": {"type": "integer"}, "title": {"type": ["string", "null"]},
+            "problems": {"type": "array", "items": {"type": "string"}},
+            "action": {"enum": ["rewritten", "deleted", "not owned"]}}}}}},
     "VerificationSync": {"type": "object", "properties": {
         "job": {"type": "string"}, "synced": {"type": "integer", "description": "annotated tasks recorded"},
         "confirmed": {"type": "integer"}, "corrected": {"type": "integer"},
