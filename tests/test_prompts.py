@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -17,6 +18,7 @@ from ml_backend.engine.prompts import (
     preview,
     render_messages,
 )
+from ml_backend.engine.sandbox import RENDER_TIMEOUT_S
 
 SENTIMENT = """
 <View>
@@ -404,3 +406,23 @@ def test_simulator_reads_the_label_options_of_the_rendered_prompt() -> None:
         ("spam", ("Spam", "Ham"), False),
         ("intent", ("Refund", "Question"), True),
     ]
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "{{ '%300000000s' % 'a' }}",
+        "{{ 'a'.center(300000000) }}",
+        "{{ 'a'.ljust(300000000) }}",
+        "{{ ('a' * 900000).replace('a', 'a' * 900000) }}",
+        "{{ '%s'|format('a' * 900000) | replace('a', 'a' * 900000) }}",
+        "{{ '{:300000000}'.format('a') }}",
+    ],
+)
+def test_custom_templates_that_would_hang_or_exhaust_memory_are_refused_quickly(expression: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(PromptTemplateError, match="template (did not render within|exhausted|needs more than|renders "
+                                                  "more than|refused by the sandbox|failed to render)"):
+        build_template(spec_of(SENTIMENT), source=with_preamble(expression))
+    assert time.monotonic() - started < RENDER_TIMEOUT_S + 3

@@ -12,7 +12,9 @@ Label options appear as ``## Choose exactly one label for: <control>`` (or ``Cho
 labels``; with several inputs ``... about input <object> for: <control>``) followed by one
 ``- <label text>`` line per label and a blank line. The simulator reads labels from these lines.
 
-Templates render in a Jinja2 sandbox, so a template cannot reach Python internals. The system
+Templates render in a Jinja2 sandbox, so a template cannot reach Python internals; a custom
+template renders in a child process bounded in time and memory (``sandbox``), so it cannot hang or
+exhaust the service either. The system
 message is rendered once per (template, spec); per task only the input slot is filled in, so a
 template cannot make the prompt depend on the task's text in any other way.
 """
@@ -26,17 +28,16 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, nodes
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import TemplateSyntaxError, nodes
 
 from ml_backend.engine import tokens
+from ml_backend.engine.sandbox import ENV as _ENV
+from ml_backend.engine.sandbox import RenderError, render_block, render_isolated
 from ml_backend.engine.labeling import EmptyInputError, LabelSpec
 from ml_backend.engine.outcomes import ErrorClass
 
 LOCKED = "the label options, the output format instruction and the task input are locked"
 MAX_INSTRUCTIONS_CHARS = 8_000
-MAX_RENDERED_CHARS = 1_000_000
 DEFAULT_TEMPLATE = "classification.j2"
 _SLOT = "\ue000input:{}\ue001"
 _SLOT_RE = re.compile("\ue000input:(\\d+)\ue001")
@@ -59,30 +60,6 @@ class PromptTemplate:
 class _Frame:
     system: str
     user: str  # with input slots, filled per task
-
-
-class _Sandbox(SandboxedEnvironment):
-    """The Jinja2 sandbox, also refusing arithmetic that would exhaust memory or CPU."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if _result_size(operator, left, right) > MAX_RENDERED_CHARS:
-            raise SecurityError(f"the result of '{operator}' would be too large")
-        return super().call_binop(context, operator, left, right)
-
-
-def _result_size(operator: str, left: Any, right: Any) -> int:
-    """Roughly how big ``left <operator> right`` gets: bits of a power, length of a repetition."""
-    if operator == "**":
-        return abs(left).bit_length() * right if isinstance(left, int) and isinstance(right, int) else 0
-    for sequence, times in ((left, right), (right, left)):
-        if isinstance(sequence, (str, list, tuple)) and isinstance(times, int):
-            return len(sequence) * times
-    return 0
-
-
-_ENV = _Sandbox(undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True)
 
 
 def default_source() -> str:
@@ -150,16 +127,15 @@ def _frame(source: str, instructions: str, spec: LabelSpec) -> _Frame:
     """Validate and render the parts of a prompt that do not depend on the task."""
     _check_instructions(instructions, spec)
     _check_label_texts(spec)
-    template = _compile(source, "template")
-    missing = [name for name in ("system", "user") if name not in template.blocks]
+    blocks = {block.name for block in _parse(source, "template").find_all(nodes.Block)}
+    missing = [name for name in ("system", "user") if name not in blocks]
     if missing:
         raise PromptTemplateError(
             "template must define {% block system %} (static text) and {% block user %} (the task input); "
             f"missing: {', '.join(missing)}"
         )
     system_vars = _system_variables(instructions, spec)
-    system = _render(template, "system", system_vars)
-    user = _render(template, "user", _user_variables(spec))
+    system, user = _render_custom(source, [("system", system_vars), ("user", _user_variables(spec))])
     _check_locked(system, user, system_vars, instructions, spec)
     return _Frame(system=system, user=user)
 
@@ -182,7 +158,9 @@ def _user_variables(spec: LabelSpec) -> dict[str, Any]:
     return {"inputs": slots, "several_inputs": len(slots) > 1}
 
 
-def _compile(source: str, what: str) -> Any:
+def _parse(source: str, what: str) -> nodes.Template:
+    """The template's syntax tree, checked. Parsing runs no template code; compiling would (Jinja
+    folds constant expressions while generating code), so only trusted sources compile here."""
     if not isinstance(source, str) or not source.strip():
         raise PromptTemplateError(f"{what} source is empty")
     try:
@@ -191,29 +169,30 @@ def _compile(source: str, what: str) -> Any:
         raise PromptTemplateError(f"{what} has a syntax error on line {exc.lineno}: {exc.message}") from None
     if next(tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)), None):
         raise PromptTemplateError(_SELF_CONTAINED)
-    return _ENV.from_string(tree)
+    return tree
+
+
+@lru_cache(maxsize=1)
+def _default_template() -> Any:
+    return _ENV.from_string(_parse(default_source(), "default template"))
 
 
 def _render(template: Any, block: str, variables: dict[str, Any]) -> str:
-    """Render one block in the sandbox, with a size cap, turning every failure into a clear error."""
-    parts: list[str] = []
-    size = 0
+    """Render one block of a trusted template (the packaged default) in this process."""
     try:
-        for chunk in template.blocks[block](template.new_context(variables)):
-            size += len(chunk)
-            if size > MAX_RENDERED_CHARS:
-                raise PromptTemplateError(f"template renders more than {MAX_RENDERED_CHARS} characters")
-            parts.append(chunk)
-    except PromptTemplateError:
-        raise
-    except SecurityError as exc:
-        raise PromptTemplateError(f"template refused by the sandbox in block '{block}': {exc}") from None
-    except TemplateError as exc:
-        hint = " (the task input is only available in {% block user %})" if "inputs" in str(exc) else ""
-        raise PromptTemplateError(f"template failed to render block '{block}': {exc}{hint}") from None
-    except Exception as exc:  # any Python error a template expression raises (1/0, bad types, ...)
-        raise PromptTemplateError(f"template failed to render block '{block}': {type(exc).__name__}: {exc}") from None
-    return "".join(parts).strip()
+        return render_block(template, block, variables)
+    except RenderError as exc:
+        raise PromptTemplateError(str(exc)) from None
+
+
+def _render_custom(source: str, renders: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """Render blocks of the packaged default in process, of any other source in the bounded child."""
+    if source == default_source():
+        return [_render(_default_template(), block, variables) for block, variables in renders]
+    try:
+        return render_isolated(source, renders)
+    except RenderError as exc:
+        raise PromptTemplateError(str(exc)) from None
 
 
 def _check_label_texts(spec: LabelSpec) -> None:
@@ -228,7 +207,7 @@ def _check_label_texts(spec: LabelSpec) -> None:
 
 def _check_locked(system: str, user: str, variables: dict[str, Any], instructions: str, spec: LabelSpec) -> None:
     """The custom template's messages must contain the default's locked parts, the input last."""
-    default = _compile(default_source(), "default template")
+    default = _default_template()
     parts = {
         "the instruction ({{ instructions }})": instructions.strip(),
         "the label options (block label_options)": _render(default, "label_options", variables),
