@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Protocol, Sequence
 
 from ml_backend.engine import prompts, tokens
 from ml_backend.engine.answers import Answer, score_answer, to_ls_results
@@ -25,6 +25,8 @@ SELF_CONSISTENCY_TEMPERATURE = 0.7
 
 class ResponseCache(Protocol):
     def cache_get(self, key: str) -> dict[str, Any] | None: ...
+
+    def cache_get_many(self, keys: list[str]) -> dict[str, Any]: ...
 
     def cache_put(self, key: str, response: dict[str, Any]) -> None: ...
 
@@ -117,6 +119,30 @@ class Annotator:
             return None
         response = self.cache.cache_get(cache_key(self.agent.id, messages))
         return None if response is None else self._outcome(int(task["id"]), response, cached=True)
+
+    def cached_many(self, tasks: Sequence[dict[str, Any]]) -> list[Outcome | None]:
+        """``cached`` for many tasks with one cache lookup; a task with no text to read gets its
+        empty_input outcome at once. Tasks with the same answer share one parse of it."""
+        keys: list[str | None] = []
+        found: list[Outcome | None] = []
+        for task in tasks:
+            try:
+                messages = prompts.render_messages(self.agent.template, self.agent.spec, task.get("data") or {})
+            except EmptyInputError as exc:
+                keys.append(None)
+                found.append(Outcome(int(task["id"]), error_class=ErrorClass.EMPTY_INPUT, error_detail=str(exc)))
+                continue
+            keys.append(cache_key(self.agent.id, messages))
+            found.append(None)
+        responses = self.cache.cache_get_many([key for key in keys if key is not None])
+        parsed: dict[str, Outcome] = {}
+        for index, (task, key) in enumerate(zip(tasks, keys)):
+            if key is None or key not in responses:
+                continue
+            if key not in parsed:
+                parsed[key] = self._outcome(int(task["id"]), responses[key], cached=True)
+            found[index] = replace(parsed[key], task_id=int(task["id"]))
+        return found
 
     def _overflow(self, messages: list[dict[str, str]]) -> str | None:
         config = self.agent.config

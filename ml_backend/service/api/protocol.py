@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
@@ -67,6 +68,7 @@ def setup() -> Response:
 
 @bp.post("/predict")
 def predict() -> Response:
+    started = time.monotonic()  # the budget covers reading the batch too
     body = json_body()
     tasks = _tasks(body.data.get("tasks"))
     project = _predict_project(body.data.get("project"), tasks)
@@ -79,7 +81,7 @@ def predict() -> Response:
     if refusal:
         return jsonify({"results": [unanswered(record.model_version, refusal) for _ in tasks]})
     annotator = current.runtime.annotator(record)
-    results = current.predictor.predict(annotator, tasks)
+    results = current.predictor.predict(annotator, tasks, started)
     return jsonify({"results": results, "model_version": record.model_version})
 
 
