@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol, Sequence
@@ -19,6 +20,8 @@ from ml_backend.engine.llm import Completion, LLMCallError, LLMClient
 from ml_backend.engine.modelconfig import ModelConfig
 from ml_backend.engine.outcomes import ErrorClass
 from ml_backend.engine.postprocess import response_format
+
+log = logging.getLogger(__name__)
 
 SELF_CONSISTENCY_TEMPERATURE = 0.7
 
@@ -108,7 +111,10 @@ class Annotator:
                 latency_s=time.monotonic() - started,
             )
         response["latency_s"] = time.monotonic() - started
-        self.cache.cache_put(key, response)
+        try:
+            self.cache.cache_put(key, response)
+        except Exception:  # the answer is paid for: this task keeps it even if the cache cannot
+            log.exception("task %s: its answer could not be cached", task_id)
         return self._outcome(task_id, response, cached=False)
 
     def cached(self, task: dict[str, Any]) -> Outcome | None:
