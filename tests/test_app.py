@@ -202,7 +202,7 @@ def test_each_app_has_its_own_metrics(tmp_path: Path) -> None:
 # --- OpenAPI -------------------------------------------------------------------------------
 
 def _openapi_path(rule: str) -> str:
-    return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule)
+    return re.sub(r"<(?:[a-z_]+:)?([a-z_]+)>", r"{\1}", rule)
 
 
 def _operations(app: Flask) -> set[tuple[str, str]]:

@@ -13,7 +13,7 @@ from flask import Flask, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ml_backend.service import auth
-from ml_backend.service.api import ServiceState, agents, errors, jobs, openapi, protocol, report, reviews
+from ml_backend.service.api import JobIdConverter, ServiceState, agents, errors, jobs, openapi, protocol, report, reviews
 from ml_backend.service.health import EndpointProbe
 from ml_backend.service.metrics import Metrics
 from ml_backend.service.metrics import bp as metrics_bp
@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     runtime = runtime or Runtime(settings)
     app = Flask(__name__, static_folder=None)
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.url_map.converters["job_id"] = JobIdConverter
     metrics = Metrics()
     predictor = Predictor(settings.predict_budget_s, on_outcome=metrics.observe_outcome)
     app.extensions["lsagent"] = ServiceState(settings, runtime, metrics, predictor, EndpointProbe())

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, jsonify
 from ml_backend import __version__
 from ml_backend.engine import agents
 from ml_backend.service import health
-from ml_backend.service.api import ServiceState, json_body, query_int, state
+from ml_backend.service.api import ServiceState, is_integral, json_body, query_int, state
 from ml_backend.service.api.agents import ensure_agent_fits
 from ml_backend.service.api.errors import ApiError
 from ml_backend.engine.llm import MissingAPIKeyError
@@ -167,8 +167,9 @@ def _tasks(value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, list):
         raise ApiError(400, "invalid_request", "field 'tasks' must be a list of task objects")
     for index, task in enumerate(value):
-        if not isinstance(task, dict) or isinstance(task.get("id"), bool) or not isinstance(task.get("id"), int):
+        if not isinstance(task, dict) or not is_integral(task.get("id")):
             raise ApiError(400, "invalid_request", f"tasks[{index}] must be an object with an integer 'id'")
+        task["id"] = int(task["id"])
         if not isinstance(task.get("data", {}), dict):
             raise ApiError(400, "invalid_request", f"tasks[{index}].data must be an object")
     return value
