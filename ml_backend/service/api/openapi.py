@@ -116,7 +116,7 @@ PATHS: dict[str, Schema] = {
     "/api/openapi.json": {"get": operation("This document", (200, "OpenAPI 3.1", {"type": "object"}), errors=(401,))},
     "/api/agents": {
         "post": operation("Register an agent (validated); the same agent twice is the same agent",
-                          (201, "created (200 when it existed)", ref("Agent")),
+                          (201, "created", ref("Agent")), (200, "the same agent existed already", ref("Agent")),
                           errors=(400, 401, 404, 413, 422, 503), body=ref("AgentCreate")),
         "get": operation("List agents", (200, "agents", ref("AgentList")),
                          params=(query_param("project", {"type": "integer"}, "only this project's agents"),))},
@@ -131,7 +131,7 @@ PATHS: dict[str, Schema] = {
                          (200, "activated", ref("ActiveAgent")), errors=(400, 401, 404, 413, 422, 503),
                          body=ref("ActivationRequest"), params=(PROJECT,)),
         "get": operation("The project's active agent, or why there is none",
-                         (200, "active agent", ref("ActiveAgent")), params=(PROJECT,))},
+                         (200, "active agent", ref("ActiveAgent")), errors=(400, 401, 404), params=(PROJECT,))},
 }
 
 _ERROR_TEXT = {400: "bad request", 401: "authentication required", 404: "not found", 405: "method not allowed",

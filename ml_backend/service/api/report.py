@@ -29,12 +29,13 @@ OPENAPI_PATHS: dict[str, Schema] = {
 
 @bp.get("/api/jobs/<job_id:job_id>/report")
 def job_report(job_id: str) -> Response:
+    target = _target()  # the request is checked before anything is looked up
     runtime = state().runtime
     job = runtime.store.get_job(job_id)
     if job is None:
         raise ApiError(404, "not_found", f"no job {job_id!r}; `lsagent jobs list --project P` shows the job ids")
     agent = runtime.store.get_agent(job.agent_id)
-    verification = figures(runtime, job.id, _target())
+    verification = figures(runtime, job.id, target)
     page = render_report(job_json(job, agent.model_version if agent else None), verification)
     return Response(page, mimetype="text/html")
 
