@@ -62,7 +62,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(service: Any
                "--auth", ":".join(AUTH), "--checks", CHECKS, "--phases", "examples,coverage,fuzzing",
                "--max-examples", "30", "--seed", "1", "--workers", "1", "--request-timeout", "30",
                "--generation-database", "none", "--no-color", "--report", "json", "--report-json-path", str(report)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=FUZZ_TIMEOUT_S, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=FUZZ_TIMEOUT_S, check=False, cwd=tmp_path)
     summary = done.stdout[-4000:]
     print(summary)
     assert done.returncode == 0, summary
