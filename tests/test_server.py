@@ -51,8 +51,19 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         process.wait(timeout=30)
 
 
-def _slow_client(port: int) -> socket.socket:
+def _slow_client(port: int, kept_alive: bool) -> socket.socket:
+    """A connection that starts a request head and stops; ``kept_alive``: after one whole request."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    if kept_alive:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += sock.recv(65536)
+        head, body = answer.split(b"\r\n\r\n", 1)
+        [length] = [int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length")]
+        while len(body) < length:
+            body += sock.recv(65536)
     sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
     return sock
 
@@ -60,7 +71,7 @@ def _slow_client(port: int) -> socket.socket:
 def test_health_answers_while_50_slow_clients_drip_their_headers(served: tuple[str, Path]) -> None:
     url, _ = served
     port = int(url.rsplit(":", 1)[1])
-    slow = [_slow_client(port) for _ in range(SLOW_CLIENTS)]
+    slow = [_slow_client(port, kept_alive=index % 2 == 1) for index in range(SLOW_CLIENTS)]
     try:
         latencies = []
         for round_ in range(4):  # 4 rounds x 3 s: each slow client sends a header line every 3 s

@@ -9,8 +9,8 @@ This worker reads each connection's head in its event loop instead, without bloc
 the connection to a thread only once the head is complete (the bytes read go back into gunicorn's
 own parser, the way gunicorn itself re-feeds a sniffed HTTP/2 preface). A connection whose head
 is not complete within ``HEAD_TIMEOUT_S``, or grows past ``MAX_HEAD_BYTES``, is closed. A slow
-client then costs a socket and a small buffer, never a thread. Keep-alive is off in this setup
-(``keepalive=0``), so every request is a new connection and goes through this path.
+client then costs a socket and a small buffer, never a thread. A kept-alive connection's next
+request goes through the same path.
 
 Why not gevent: gunicorn's gevent worker monkey-patches the process, which would turn the job
 runner's threads into greenlets that CPU work (tokenising, parsing a large /predict batch) never
@@ -72,6 +72,14 @@ class WholeHeadWorker(ThreadWorker):
         self.reading_heads.append(conn)
         self.poller.register(client_sock, selectors.EVENT_READ, partial(self._read_head, conn))
 
+    def on_client_socket_readable(self, conn: _HeadConn, client: socket.socket) -> None:
+        """A kept-alive connection's next request: its head is read here too, not in a thread."""
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        conn.timeout = time.monotonic() + HEAD_TIMEOUT_S
+        self.reading_heads.append(conn)
+        self.poller.register(client, selectors.EVENT_READ, partial(self._read_head, conn))
+
     def _read_head(self, conn: _HeadConn, _sock: Any) -> None:
         try:
             data = conn.sock.recv(MAX_HEAD_BYTES)
@@ -86,6 +94,9 @@ class WholeHeadWorker(ThreadWorker):
         elif _END_OF_HEAD in conn.head:
             self._forget(conn)
             conn.data_ready = True
+            if conn.initialized:  # kept alive: its parser exists, and takes the bytes now
+                conn.parser.unreader.unread(bytes(conn.head))
+                conn.head.clear()
             self.enqueue_req(conn)
 
     def murder_pending(self) -> None:

@@ -53,7 +53,6 @@ def gunicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]
         "threads": settings.threads,
         "worker_class": "ml_backend.service.headworker.WholeHeadWorker",
         "http_parser": "python",  # the parser the worker hands its head bytes to
-        "keepalive": 0,  # every request comes through the worker's head reading
         "control_socket_disable": True,
         "timeout": int(settings.predict_budget_s) + TIMEOUT_MARGIN_S,
         "graceful_timeout": 30,
