@@ -50,7 +50,8 @@ def test_compose_refuses_to_start_without_each_secret(missing: str) -> None:
 def test_compose_uses_the_secrets_given_and_no_known_password() -> None:
     env = {name: f"s3cret-{name.lower()}" for name in SECRETS}
     services = compose(env)["services"]
-    service, label_studio, postgres = (services[name]["environment"] for name in ("lsagent", "label-studio", "postgres"))
+    service, label_studio, postgres = (services[name]["environment"]
+                                       for name in ("lsagent", "label-studio", "postgres"))
     assert service["BASIC_AUTH_PASS"] == env["BASIC_AUTH_PASS"]
     assert service["LABEL_STUDIO_API_KEY"] == label_studio["LABEL_STUDIO_USER_TOKEN"] == env["LABEL_STUDIO_USER_TOKEN"]
     assert label_studio["LABEL_STUDIO_PASSWORD"] == env["LABEL_STUDIO_PASSWORD"]
