@@ -1,5 +1,9 @@
 # The lsagent service (and, with another command, its RQ worker).
-FROM python:3.11-slim
+# The base image is pinned by digest (the multi-platform index of python:3.11.14-slim-bookworm), so
+# a rebuild gets the same bytes; to move it, `docker buildx imagetools inspect python:3.11-slim`
+# and replace tag and digest together. requirements.txt pins exact versions but carries no hashes:
+# see "Docker compose" in the README for why and how to add them.
+FROM python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -30,7 +34,8 @@ EXPOSE 9090
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '9090'), timeout=4)"
 
-# The same gunicorn settings as `lsagent serve` (ml_backend/cli/service.py): gthread workers, the
+# The same gunicorn settings as `lsagent serve` (ml_backend/cli/service.py): gthread workers that
+# only take complete request heads, no control socket, the
 # app preloaded so tables are created once, a timeout above the /predict budget, and unfinished
 # jobs resumed as soon as a worker starts. PORT, WORKERS and THREADS come from the environment.
 CMD ["gunicorn", "-c", "python:ml_backend.service.gunicorn_conf", "ml_backend.service.wsgi:app"]

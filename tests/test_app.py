@@ -202,7 +202,7 @@ def test_each_app_has_its_own_metrics(tmp_path: Path) -> None:
 # --- OpenAPI -------------------------------------------------------------------------------
 
 def _openapi_path(rule: str) -> str:
-    return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule)
+    return re.sub(r"<(?:[a-z_]+:)?([a-z_]+)>", r"{\1}", rule)
 
 
 def _operations(app: Flask) -> set[tuple[str, str]]:
@@ -270,7 +270,7 @@ def test_gunicorn_timeout_exceeds_the_predict_budget(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, database_url="sqlite:///x", workers=3, threads=5, predict_budget_s=80)
     options = gunicorn_options(settings, "0.0.0.0", 9999)
     assert options["bind"] == "0.0.0.0:9999" and options["workers"] == 3 and options["threads"] == 5
-    assert options["timeout"] > settings.predict_budget_s and options["worker_class"] == "gthread"
+    assert options["timeout"] > settings.predict_budget_s and options["worker_class"] == "ml_backend.service.headworker.WholeHeadWorker"
 
 
 def _free_port() -> int:
@@ -301,7 +301,7 @@ def test_lsagent_serve_runs_gunicorn_with_several_workers(tmp_path: Path) -> Non
     finally:
         process.terminate()
         output = process.communicate(timeout=30)[0].decode()
-    assert "Using worker: gthread" in output and output.count("Booting worker") >= 2
+    assert "Using worker: ml_backend.service.headworker.WholeHeadWorker" in output and output.count("Booting worker") >= 2
     assert "Worker failed to boot" not in output
 
 

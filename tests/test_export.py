@@ -94,3 +94,24 @@ def test_bad_export_requests(service: Any, job: Job) -> None:
     with pytest.raises(ServiceError, match="no job 'gone'") as missing:
         client.export("gone")
     assert missing.value.status == 404
+
+
+FORMULA_CONFIG = """<View>
+  <Text name="text" value="$text"/>
+  <Choices name="sentiment" toName="text" choice="single">
+    <Choice value="=HYPERLINK(&quot;http://x&quot;)"/><Choice value="+1+2"/><Choice value="-3"/>
+    <Choice value="@SUM(A1)"/>
+  </Choices>
+</View>"""
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised(service: Any, label_studio: Any) -> None:
+    project = label_studio.new_project(FORMULA_CONFIG, [{"text": f"review {i}"} for i in range(4)])
+    job = run_job(service, project, label_studio.task_ids(project), name="formulas")
+    client = service.client()
+    raw = [json.loads(line)["labels"]["sentiment"] for line in client.export(job.id).splitlines()]
+    assert all(labels and labels[0][0] in "=+-@" for labels in raw), raw  # JSON lines keep the labels
+    table = list(csv.reader(io.StringIO(client.export(job.id, "csv"))))
+    cells = [row[1] for row in table[1:]]
+    assert [cell[1:] for cell in cells] == [labels[0] for labels in raw]
+    assert all(cell.startswith("'") for cell in cells), cells

@@ -261,3 +261,22 @@ def test_a_saved_agent_labels_another_project_with_the_same_labels_only(service:
                              auth=service.auth, timeout=30)
     assert response.status_code == 422
     assert "other controls or labels" in response.json()["message"]
+
+
+def test_nul_characters_from_the_model_or_label_studio_are_stored_on_each_database(
+        make_service: Any, sim: Any, label_studio: Any, database_url: str) -> None:
+    """PostgreSQL refuses NUL in text and JSONB: once, that failed the cache write, then the chunk
+    (five times, each paying again), then the job. Now the text is stored with U+FFFD instead."""
+    service = make_service(simulator=sim, label_studio=label_studio, database_url=database_url)
+    texts_ = ["Great kettle, boils fast.", "A NUL\u0000 inside the task text.", "Odd answer [[sim:nul]]",
+              "Broke after a week."]
+    project, task_ids = new_project(label_studio, texts_)
+    agent = register(service, project)
+    sim.reset()
+    job = wait_for(service.client().run_job(agent["id"], "all")["id"], service.client(), timeout=60)
+    assert job["status"] == "done", job
+    items = assert_exactly_once(job, service.runtime.store, label_studio, task_ids)
+    nul = items[task_ids[2]]
+    assert nul.error_class == "format_error" and "\u0000" not in nul.raw_response and "\ufffd" in nul.raw_response
+    assert all(items[task_id].error_class is None for task_id in (task_ids[0], task_ids[1], task_ids[3]))
+    assert sim.stats()["requests"] == len(task_ids)  # no task was paid for twice

@@ -7,6 +7,7 @@ from Label Studio. The LLM behind the agent is the simulator, over HTTP.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -229,3 +230,39 @@ def test_label_studio_webhooks_are_followed(label_studio: Any, sim: Any, make_se
     _wait_for(lambda: 'endpoint="/webhook",method="POST",status="200"' in
               requests.get(f"{service.url}/metrics", auth=AUTH, timeout=5).text, timeout=10)
 
+
+def test_a_task_with_a_lone_surrogate_fails_alone(label_studio: Any, sim: Any, make_service: Any) -> None:
+    service = make_service(simulator=sim, label_studio=label_studio)
+    project, task_ids = new_project(label_studio, TEXTS[:3])
+    agent = register(service, project)
+    tasks = [{"id": task_id, "data": {"text": text}} for task_id, text in zip(task_ids, TEXTS)]
+    tasks[1]["data"]["text"] = "Broken \ud800 text"  # json.dumps writes it as the escape "\ud800"
+    response = requests.post(f"{service.url}/predict", json={"tasks": tasks, "project": str(project)}, timeout=30)
+    assert response.status_code == 200, response.text
+    first, broken, third = response.json()["results"]
+    assert first["model_version"] == third["model_version"] == broken["model_version"] == agent["model_version"]
+    assert first["result"] and third["result"] and "result" not in broken
+    assert broken["error"] == "empty_input"
+
+
+def test_the_budget_covers_a_batch_of_200000_cached_tasks(label_studio: Any, sim: Any, make_service: Any) -> None:
+    """One text, so one paid answer serves every task; the answer must still start within the
+    budget (Label Studio's timeout is a read timeout: it waits for the first byte)."""
+    budget = 10.0
+    service = make_service(simulator=sim, label_studio=label_studio, predict_budget_s=budget)
+    project, [task_id] = new_project(label_studio, TEXTS[:1])
+    register(service, project)
+    task = {"id": task_id, "data": {"text": TEXTS[0]}}
+    warm = requests.post(f"{service.url}/predict", json={"tasks": [task], "project": str(project)}, timeout=30)
+    assert warm.json()["results"][0]["result"]
+    tasks = [{"id": task_id + i, "data": task["data"]} for i in range(200_000)]
+    body = json.dumps({"tasks": tasks, "project": str(project)}).encode()
+    started = time.monotonic()
+    response = requests.post(f"{service.url}/predict", data=body, headers={"Content-Type": "application/json"},
+                             timeout=120, stream=True)
+    took = time.monotonic() - started
+    results = response.json()["results"]
+    assert len(results) == len(tasks)
+    assert all("result" in entry or entry["error"] == "over_budget" for entry in results)
+    assert results[0]["result"] and results[0]["score"] is not None
+    assert took < budget + 1.5, f"{took:.1f} s for a budget of {budget} s"

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Protocol, Sequence
 
 from ml_backend.engine import prompts, tokens
 from ml_backend.engine.agents import Agent
@@ -20,11 +21,15 @@ from ml_backend.engine.llm import Completion, LLMCallError, LLMClient
 from ml_backend.engine.outcomes import ErrorClass
 from ml_backend.engine.postprocess import response_format
 
+log = logging.getLogger(__name__)
+
 SELF_CONSISTENCY_TEMPERATURE = 0.7
 
 
 class ResponseCache(Protocol):
     def cache_get(self, key: str) -> dict[str, Any] | None: ...
+
+    def cache_get_many(self, keys: list[str]) -> dict[str, Any]: ...
 
     def cache_put(self, key: str, response: dict[str, Any]) -> None: ...
 
@@ -95,7 +100,10 @@ class Annotator:
                 latency_s=time.monotonic() - started,
             )
         response["latency_s"] = time.monotonic() - started
-        self.cache.cache_put(key, response)
+        try:
+            self.cache.cache_put(key, response)
+        except Exception:  # the answer is paid for: this task keeps it even if the cache cannot
+            log.exception("task %s: its answer could not be cached", task_id)
         return self._outcome(task_id, response, cached=False)
 
     def cached(self, task: dict[str, Any]) -> Outcome | None:
@@ -106,6 +114,30 @@ class Annotator:
             return None
         response = self.cache.cache_get(cache_key(self.agent.id, messages))
         return None if response is None else self._outcome(int(task["id"]), response, cached=True)
+
+    def cached_many(self, tasks: Sequence[dict[str, Any]]) -> list[Outcome | None]:
+        """``cached`` for many tasks with one cache lookup; a task with no text to read gets its
+        empty_input outcome at once. Tasks with the same answer share one parse of it."""
+        keys: list[str | None] = []
+        found: list[Outcome | None] = []
+        for task in tasks:
+            try:
+                messages = prompts.render_messages(self.agent.template, self.agent.spec, task.get("data") or {})
+            except EmptyInputError as exc:
+                keys.append(None)
+                found.append(Outcome(int(task["id"]), error_class=ErrorClass.EMPTY_INPUT, error_detail=str(exc)))
+                continue
+            keys.append(cache_key(self.agent.id, messages))
+            found.append(None)
+        responses = self.cache.cache_get_many([key for key in keys if key is not None])
+        parsed: dict[str, Outcome] = {}
+        for index, (task, key) in enumerate(zip(tasks, keys)):
+            if key is None or key not in responses:
+                continue
+            if key not in parsed:
+                parsed[key] = self._outcome(int(task["id"]), responses[key], cached=True)
+            found[index] = replace(parsed[key], task_id=int(task["id"]))
+        return found
 
     def _overflow(self, messages: list[dict[str, str]]) -> str | None:
         config = self.agent.config

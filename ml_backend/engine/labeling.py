@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
@@ -24,6 +25,9 @@ class LabelConfigError(ValueError):
 
 class EmptyInputError(ValueError):
     """A task has nothing for the agent to read."""
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,11 @@ class InputField:
         text = _as_text(self, raw)
         if not text.strip():
             raise EmptyInputError(f"task data has no text in '{self.data_key}' for <{self.tag} name=\"{self.name}\">")
+        if bad := _LONE_SURROGATE.search(text):
+            # JSON may carry "\ud800" alone; no encoder, database or model accepts it, so the
+            # task fails here, alone, instead of failing its whole batch later.
+            raise EmptyInputError(f"task data in '{self.data_key}' is not valid Unicode: a lone UTF-16 surrogate "
+                                  f"U+{ord(bad.group()):04X} at character {bad.start()}")
         return text
 
 

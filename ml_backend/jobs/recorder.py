@@ -34,6 +34,14 @@ class _Pending:
     done: Callable[[bool], None]
 
 
+def _stripped(fields: dict[str, Any]) -> dict[str, Any]:
+    """An item without the text that may have made its write fail (the raw answer, the metadata
+    but its Label Studio results), saying so: it keeps its label, counters and cost."""
+    meta = fields.get("meta") or {}
+    return {**fields, "raw_response": None, "meta": {"results": meta.get("results", []), "cached": meta.get("cached")},
+            "error_detail": "the raw answer could not be stored (see the service log)"}
+
+
 class Recorder:
     """``add`` queues an item; ``done(recorded_ok)`` is called once it is in the store (or not)."""
 
@@ -56,6 +64,26 @@ class Recorder:
                 self._oldest = time.monotonic()
             self._pending.append(_Pending(job_id, {"task_id": task_id, **fields}, done))
             self._ready.notify()
+
+    def _record(self, job_id: str, items: list[dict[str, Any]]) -> dict[int, bool]:
+        """Record a batch in one transaction; if that fails, item by item, so that one item the
+        store refuses fails alone (and is kept without its raw text), never its whole chunk."""
+        try:
+            self.store.record_items(job_id, items)
+            return {fields["task_id"]: True for fields in items}
+        except Exception:
+            log.exception("job %s: a batch of %d item(s) could not be recorded; recording them one by one",
+                          job_id, len(items))
+        return {fields["task_id"]: self._record_one(job_id, fields) for fields in items}
+
+    def _record_one(self, job_id: str, fields: dict[str, Any]) -> bool:
+        for attempt in (fields, _stripped(fields)):
+            try:
+                self.store.record_items(job_id, [attempt])
+                return True
+            except Exception:
+                log.exception("job %s: task %s could not be recorded", job_id, fields["task_id"])
+        return False
 
     def close(self) -> None:
         """Write what is queued, then stop."""
@@ -93,15 +121,9 @@ class Recorder:
             by_job[pending.job_id].append(pending)
         for job_id, group in by_job.items():
             first = {pending.fields["task_id"]: pending.fields for pending in reversed(group)}
-            try:
-                self.store.record_items(job_id, list(first.values()))
-                ok = True
-            except Exception:
-                log.exception("job %s: %d item(s) could not be recorded; their chunk goes back to pending",
-                              job_id, len(group))
-                ok = False
+            recorded = self._record(job_id, list(first.values()))
             for pending in group:
                 try:
-                    pending.done(ok)
+                    pending.done(recorded.get(pending.fields["task_id"], False))
                 except Exception:
                     log.exception("job %s: after recording task %s", job_id, pending.fields["task_id"])

@@ -24,6 +24,9 @@ FORMATS = ("jsonl", "csv")
 FIXED = ("task_id", "source", "confidence", "agent_id", "model_version", "verdict")
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
 MULTI_SEPARATOR = "|"
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): labels
+# come from the labeling config and the annotators, names from API users, so none is trusted.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ExportError(ValueError):
@@ -88,5 +91,13 @@ def _csv_lines(source: Iterator[dict[str, Any]], controls: list[str]) -> Iterato
 
 def _csv_line(values: list[Any]) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(values)
+    csv.writer(buffer, lineterminator="\n").writerow([_inert(value) for value in values])
     return buffer.getvalue()
+
+
+def _inert(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula gets a leading apostrophe, which makes
+    it text (the OWASP advice); numbers stay numbers. JSON lines keep the values as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value

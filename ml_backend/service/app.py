@@ -14,7 +14,7 @@ from flask import Flask, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ml_backend.service import auth
-from ml_backend.service.api import ServiceState, agents, errors, jobs, openapi, protocol, report, reviews
+from ml_backend.service.api import JobIdConverter, ServiceState, agents, errors, jobs, openapi, protocol, report, reviews
 from ml_backend.service.health import EndpointProbe
 from ml_backend.service.metrics import Metrics
 from ml_backend.service.metrics import bp as metrics_bp
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     install_log_filter()  # before anything logs a URL: httpx prints each request's, userinfo included
     app = Flask(__name__, static_folder=None)
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.url_map.converters["job_id"] = JobIdConverter
     metrics = Metrics()
     predictor = Predictor(settings.predict_budget_s, on_outcome=metrics.observe_outcome,
                           pool_idle_s=settings.pool_idle_s)

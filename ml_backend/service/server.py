@@ -1,8 +1,12 @@
 """The service under gunicorn, the same server for ``lsagent serve`` and the Docker image.
 
 gunicorn is driven from Python (a small ``BaseApplication``), so no config file is needed and
-the settings come from the same environment variables as in Docker. The gthread worker serves
-Label Studio's long /predict calls on threads while other requests keep being answered.
+the settings come from the same environment variables as in Docker. The worker is gthread with
+one change (``headworker.WholeHeadWorker``): threads serve Label Studio's long /predict calls
+while other requests keep being answered, and a client that sends its request slowly costs no
+thread. gunicorn's control socket (a shared ``~/.gunicorn/gunicorn.ctl`` by default, where two
+instances would step on each other and any local process of the user could reach the server) is
+off: the service is managed through its signals and its environment.
 """
 
 from __future__ import annotations
@@ -47,7 +51,9 @@ def gunicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]
         "bind": f"{host}:{port}",
         "workers": settings.workers,
         "threads": settings.threads,
-        "worker_class": "gthread",
+        "worker_class": "ml_backend.service.headworker.WholeHeadWorker",
+        "http_parser": "python",  # the parser the worker hands its head bytes to
+        "control_socket_disable": True,
         "timeout": int(settings.predict_budget_s) + TIMEOUT_MARGIN_S,
         "graceful_timeout": 30,
         "loglevel": settings.log_level.lower(),

@@ -20,6 +20,8 @@ from ml_backend.simulator.prompt import Directives, SimControl, controls_from_pr
 from ml_backend.simulator.validation import ApiError, ChatRequest
 
 MALFORMED_TEXT = "I'm sorry, but I can't decide on an answer for this one without more context."
+# What some models emit now and then: text with NUL characters in it (PostgreSQL stores no NUL).
+NUL_TEXT = "I cannot\u0000 tell\u0000 which label fits."
 NO_OPTIONS_TEXT = "I could not find any answer options in the prompt, so I cannot choose one."
 
 
@@ -55,7 +57,7 @@ def controls_of(request: ChatRequest) -> list[SimControl]:
 
 def complete(request: ChatRequest, *, seed: int, logprobs: bool, faults: frozenset[str], directives: Directives,
              prompt_tokens: int) -> dict[str, Any]:
-    """The chat.completion object; ``faults`` holds content faults (malformed, offlabel, two-labels)."""
+    """The chat.completion object; ``faults`` holds content faults (malformed, nul, offlabel, two-labels)."""
     controls = controls_of(request)
     seed_key = seed if request.seed is None else f"{seed}:{request.seed}"
     choices = []
@@ -64,7 +66,7 @@ def complete(request: ChatRequest, *, seed: int, logprobs: bool, faults: frozens
         ctx = Context(text=request.task_text, seed=seed_key, model=request.model,
                       temperature=request.temperature, sample=index, directives=directives,
                       offlabel="offlabel" in faults, two_labels="two-labels" in faults)
-        tokens = _tokens(controls, ctx, request.response_type != "text", "malformed" in faults)
+        tokens = _tokens(controls, ctx, request.response_type != "text", faults)
         choice, count = _choice(index, tokens, request, logprobs)
         choices.append(choice)
         completion_tokens += count
@@ -74,10 +76,12 @@ def complete(request: ChatRequest, *, seed: int, logprobs: bool, faults: frozens
                       "total_tokens": prompt_tokens + completion_tokens}}
 
 
-def _tokens(controls: list[SimControl], ctx: Context, json_mode: bool, malformed: bool) -> list[Token]:
+def _tokens(controls: list[SimControl], ctx: Context, json_mode: bool, faults: frozenset[str]) -> list[Token]:
     key = (ctx.seed, ctx.model.name, ctx.text, ctx.sample)
-    if malformed or not controls:
-        return render_free(MALFORMED_TEXT if malformed else NO_OPTIONS_TEXT, key)
+    if "nul" in faults:
+        return render_free(NUL_TEXT, key)
+    if "malformed" in faults or not controls:
+        return render_free(MALFORMED_TEXT if "malformed" in faults else NO_OPTIONS_TEXT, key)
     return render(decide(controls, ctx), json_mode, key)
 
 

@@ -16,7 +16,7 @@ from ml_backend.simulator.options import SimulatorOptions
 
 WINDOW_S = 60.0
 TRANSPORT_FAULTS = ("429", "500", "timeout", "drop")
-CONTENT_FAULTS = ("malformed", "offlabel", "two-labels")
+CONTENT_FAULTS = ("malformed", "nul", "offlabel", "two-labels")
 _RATES = (("429", "fault_429"), ("500", "fault_500"), ("timeout", "fault_timeout"), ("drop", "fault_drop"),
           ("malformed", "fault_malformed"), ("offlabel", "fault_offlabel"))
 

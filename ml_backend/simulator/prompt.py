@@ -13,7 +13,8 @@ the user's instruction, whose own bullets (``- Positive: the customer is happy``
 
 Directives are ``[[sim:...]]`` markers in the task text (the last message) that make one task
 behave in a fixed way, so a test can make exactly that task fail:
-``500``, ``429``, ``timeout``, ``drop``, ``malformed``, ``offlabel``, ``two-labels``,
+``500``, ``429``, ``timeout``, ``drop``, ``malformed``, ``nul`` (an answer with NUL characters),
+``offlabel``, ``two-labels``,
 ``label=<text>`` (several labels separated by ``|``) and ``confidence=<0..1>``.
 """
 
@@ -23,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-FAULT_DIRECTIVES = frozenset({"500", "429", "timeout", "drop", "malformed", "offlabel", "two-labels"})
+FAULT_DIRECTIVES = frozenset({"500", "429", "timeout", "drop", "malformed", "nul", "offlabel", "two-labels"})
 _DIRECTIVE = re.compile(r"\[\[sim:([a-z0-9-]+)(?:=([^\]]*))?\]\]", re.IGNORECASE)
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+(.+?)\s*$")
 _QUOTED = re.compile(r"[`\"']([A-Za-z_][\w.-]*)[`\"']")

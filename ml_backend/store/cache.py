@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from . import clock, validate
 from .base import StoreBase
 from .errors import StoreInputError
 from .schema import CacheEntry
+
+
+_LOOKUP_BATCH = 500
 
 
 class CacheOps(StoreBase):
@@ -18,6 +23,20 @@ class CacheOps(StoreBase):
         with self._read() as session:
             row = session.get(CacheEntry, key)
             return row.response if row is not None else None
+
+    def cache_get_many(self, keys: list[str]) -> dict[str, Any]:
+        """The cached responses of those keys that have one, in one query per 500 keys (a
+        /predict batch of 200,000 cached tasks must not make 200,000 round trips)."""
+        for key in keys:
+            validate.hex64(key, "cache key")
+        found: dict[str, Any] = {}
+        unique = list(dict.fromkeys(keys))
+        with self._read() as session:
+            for start in range(0, len(unique), _LOOKUP_BATCH):
+                chunk = unique[start:start + _LOOKUP_BATCH]
+                rows = session.execute(select(CacheEntry.key, CacheEntry.response).where(CacheEntry.key.in_(chunk)))
+                found.update((key, response) for key, response in rows)
+        return found
 
     def cache_put(self, key: str, response: Any) -> bool:
         """Store `response` unless the key is already cached (first writer wins, races

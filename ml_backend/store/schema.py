@@ -3,6 +3,7 @@ because workers on other machines share nothing but the database."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -24,8 +25,57 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-#: JSON everywhere; JSONB on PostgreSQL. Python None is SQL NULL, never the JSON literal null.
-JSONType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(value: Any) -> Any:
+    """``value`` with every NUL and lone UTF-16 surrogate replaced by U+FFFD, inside containers too.
+
+    Text reaches the store from the LLM and from Label Studio. PostgreSQL refuses NUL in text and
+    ``\\u0000`` in JSONB, and no UTF-8 codec takes a lone surrogate, so one such character failed
+    a whole write (and so a whole chunk). The same replacement on SQLite keeps both stores alike.
+    """
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [storable(item) for item in value]
+    return value
+
+
+class SafeString(TypeDecorator[str]):
+    """A string column that stores ``storable(value)``."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return storable(value)
+
+
+class SafeText(SafeString):
+    impl = Text
+    cache_ok = True
+
+
+class SafeJSON(TypeDecorator[Any]):
+    """JSON everywhere, JSONB on PostgreSQL, storing ``storable(value)``. Python None is SQL NULL,
+    never the JSON literal null."""
+
+    impl = JSON(none_as_null=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(JSONB(none_as_null=True))
+        return dialect.type_descriptor(JSON(none_as_null=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return storable(value)
+
+
+JSONType = SafeJSON()
 
 #: Job counters that only ever grow, in the order reports show them. The error ones are exactly
 #: the `ErrorClass` values, so an item's error class names the counter it adds to.
@@ -74,15 +124,15 @@ class Agent(Base):
 
     __tablename__ = "agents"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
+    id: Mapped[str] = mapped_column(SafeString(64), primary_key=True)
+    name: Mapped[str] = mapped_column(SafeString(200))
     project: Mapped[int] = mapped_column(BigInteger, index=True)
-    label_signature: Mapped[str] = mapped_column(String(200))
-    label_config: Mapped[str] = mapped_column(Text)
+    label_signature: Mapped[str] = mapped_column(SafeString(200))
+    label_config: Mapped[str] = mapped_column(SafeText)
     config: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    template_source: Mapped[str] = mapped_column(Text)
-    instructions: Mapped[str] = mapped_column(Text)
-    model_version: Mapped[str] = mapped_column(String(220), unique=True)
+    template_source: Mapped[str] = mapped_column(SafeText)
+    instructions: Mapped[str] = mapped_column(SafeText)
+    model_version: Mapped[str] = mapped_column(SafeString(220), unique=True)
     created_at: Mapped[datetime]
 
 
@@ -99,11 +149,11 @@ class Activation(Base):
 class Job(Base):
     __tablename__ = "jobs"
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    id: Mapped[str] = mapped_column(SafeString(32), primary_key=True)
     agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"), index=True)
     project: Mapped[int] = mapped_column(BigInteger, index=True)
-    subset: Mapped[str] = mapped_column(String(2000))
-    status: Mapped[str] = mapped_column(String(16))
+    subset: Mapped[str] = mapped_column(SafeString(2000))
+    status: Mapped[str] = mapped_column(SafeString(16))
     total: Mapped[int] = mapped_column(Integer, default=0)
     done: Mapped[int] = mapped_column(Integer, default=0)
     labeled: Mapped[int] = mapped_column(Integer, default=0)
@@ -119,7 +169,7 @@ class Job(Base):
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(SafeText)
     #: Running facts, each set by one UPDATE: the subset is fully planned; the project's
     #: model_version is the agent's.
     planned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
@@ -137,7 +187,7 @@ class Audit(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), index=True)
-    title: Mapped[str] = mapped_column(String(500))
+    title: Mapped[str] = mapped_column(SafeString(500))
     view_id: Mapped[int] = mapped_column(BigInteger)
     threshold: Mapped[float] = mapped_column(Float)
     seed: Mapped[int] = mapped_column(BigInteger)
@@ -156,11 +206,11 @@ class Item(Base):
     labels: Mapped[dict[str, list[str]]] = mapped_column(JSONType)
     confidence: Mapped[dict[str, float | None]] = mapped_column(JSONType)
     score: Mapped[float | None] = mapped_column(Float)
-    error_class: Mapped[str | None] = mapped_column(String(32))
-    error_detail: Mapped[str] = mapped_column(Text, default="")
-    invalid_label: Mapped[str | None] = mapped_column(String(500))
-    api_error_kind: Mapped[str | None] = mapped_column(String(200))
-    raw_response: Mapped[str | None] = mapped_column(Text)
+    error_class: Mapped[str | None] = mapped_column(SafeString(32))
+    error_detail: Mapped[str] = mapped_column(SafeText, default="")
+    invalid_label: Mapped[str | None] = mapped_column(SafeString(500))
+    api_error_kind: Mapped[str | None] = mapped_column(SafeString(200))
+    raw_response: Mapped[str | None] = mapped_column(SafeText)
     meta: Mapped[dict[str, Any]] = mapped_column(JSONType)
     tokens_in: Mapped[int] = mapped_column(Integer)
     tokens_out: Mapped[int] = mapped_column(Integer)
@@ -178,9 +228,9 @@ class Chunk(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
     index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     task_ids: Mapped[list[int]] = mapped_column(JSONType)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(SafeString(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_by: Mapped[str | None] = mapped_column(SafeString(200))
     claimed_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 
@@ -188,7 +238,7 @@ class Chunk(Base):
 class CacheEntry(Base):
     __tablename__ = "cache"
 
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(SafeString(64), primary_key=True)
     response: Mapped[Any] = mapped_column(JSONType, nullable=False)
     created_at: Mapped[datetime]
 
@@ -201,10 +251,10 @@ class Verification(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), index=True)
     task_id: Mapped[int] = mapped_column(BigInteger)
     annotation_id: Mapped[int] = mapped_column(BigInteger)
-    control: Mapped[str] = mapped_column(String(200))
-    verdict: Mapped[str] = mapped_column(String(16))
+    control: Mapped[str] = mapped_column(SafeString(200))
+    verdict: Mapped[str] = mapped_column(SafeString(16))
     human_labels: Mapped[list[str]] = mapped_column(JSONType)
     agent_labels: Mapped[list[str]] = mapped_column(JSONType)
-    annotator: Mapped[str] = mapped_column(String(320))
+    annotator: Mapped[str] = mapped_column(SafeString(320))
     annotated_at: Mapped[datetime | None]
     recorded_at: Mapped[datetime]

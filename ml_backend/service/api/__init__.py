@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from flask import current_app, request
+from werkzeug.routing import BaseConverter
 
 from ml_backend.service.api.errors import ApiError
 
@@ -80,7 +81,7 @@ class Body:
         self.data = data
 
     def integer(self, name: str, default: Any = _MISSING, *, minimum: int | None = None) -> Any:
-        value = self._field(name, default, "an integer", _is_int)
+        value = _as_int(self._field(name, default, "an integer", is_integral))
         if minimum is not None and _is_int(value) and value < minimum:
             raise ApiError(400, "invalid_request", f"field '{name}' must be >= {minimum}, got {value}")
         return value
@@ -95,7 +96,9 @@ class Body:
         return self._field(name, default, "a number", lambda v: _is_int(v) or isinstance(v, float))
 
     def integers(self, name: str, default: Any = _MISSING) -> Any:
-        return self._field(name, default, "a list of integers", lambda v: isinstance(v, list) and all(map(_is_int, v)))
+        value = self._field(name, default, "a list of integers",
+                            lambda v: isinstance(v, list) and all(map(is_integral, v)))
+        return [_as_int(item) for item in value] if isinstance(value, list) else value
 
     def _field(self, name: str, default: Any, expected: str, check: Callable[[Any], bool]) -> Any:
         """A JSON null counts as absent, so clients may send every optional field."""
@@ -107,6 +110,13 @@ class Body:
         if not check(value):
             raise ApiError(400, "invalid_request", f"field '{name}' must be {expected}, got {_kind(value)}")
         return value
+
+
+class JobIdConverter(BaseConverter):
+    """``<job_id:job_id>``: any path segment but "estimate", which is ``POST /api/jobs/estimate``
+    (so ``GET /api/jobs/estimate`` is a 405, as the OpenAPI document says, not "no job 'estimate'")."""
+
+    regex = r"(?!estimate(?:/|$))[^/]+"
 
 
 def path_project(project: int) -> int:
@@ -136,6 +146,15 @@ def query_int(name: str, *, required: bool = False) -> int | None:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and INT_MIN <= value <= INT_MAX
+
+
+def is_integral(value: Any) -> bool:
+    """JSON has one number type: 3.0 is the integer 3 (JSON Schema's "integer" accepts it too)."""
+    return _is_int(value) or (isinstance(value, float) and value.is_integer() and abs(value) < 2**63)
+
+
+def _as_int(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _kind(value: Any) -> str:

@@ -20,7 +20,7 @@ from ml_backend.service.api.errors import ApiError
 from ml_backend.engine.modelconfig import ModelConfig
 from ml_backend.jobs.estimate import estimate
 from ml_backend.jobs.manager import JobManager, has_unfinished_jobs
-from ml_backend.jobs.openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
+from ml_backend.service.api.jobs_openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
 from ml_backend.jobs.pricing import PricingError
 from ml_backend.jobs.subset import Subset, SubsetError, parse_subset
 from ml_backend.store import COUNTERS, AgentRecord, InvalidTransitionError, JobRecord
@@ -110,12 +110,12 @@ def list_jobs() -> Response:
     return jsonify({"jobs": jobs})
 
 
-@bp.get("/api/jobs/<job_id>")
+@bp.get("/api/jobs/<job_id:job_id>")
 def show_job(job_id: str) -> Response:
     return jsonify(_job_json(_job(job_id)))
 
 
-@bp.post("/api/jobs/<job_id>/cancel")
+@bp.post("/api/jobs/<job_id:job_id>/cancel")
 def cancel_job(job_id: str) -> Response:
     job = _job(job_id)
     try:

@@ -1,8 +1,9 @@
 """The OpenAPI 3.1 document of the service, served at /api/openapi.json.
 
-Each blueprint's routes are described next to the others here, except those of the jobs and
-reviews and report modules, which export ``OPENAPI_PATHS`` and ``OPENAPI_SCHEMAS`` of their own. A test
-compares the document with the app's URL map both ways, so a route cannot go undocumented.
+The protocol, agents and metrics routes are described here; the jobs, reviews and report
+modules export ``OPENAPI_PATHS`` (and ``OPENAPI_SCHEMAS``) of their own. All are built with the
+one builder in ``schema``. A test compares the document with the app's URL map both ways, so a
+route cannot go undocumented, and a schema-driven fuzzer checks the answers against it.
 """
 
 from __future__ import annotations
@@ -12,49 +13,16 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from ml_backend import __version__
-from ml_backend.service.api import jobs, report, reviews
 from ml_backend.engine.modelconfig import ModelConfig
+from ml_backend.service.api import jobs, report, reviews
+from ml_backend.service.api.schema import Schema, json_content, operation, path_param, query_param, ref, text_content
 
 bp = Blueprint("openapi", __name__)
 
-Schema = dict[str, Any]
-
-
-def ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def json_content(schema: Schema) -> Schema:
-    return {"content": {"application/json": {"schema": schema}}}
-
-
-def operation(summary: str, ok: tuple[int, str, Schema | None], *, errors: tuple[int, ...] = (400, 401),
-              body: Schema | None = None, params: tuple[Schema, ...] = (), open_route: bool = False) -> Schema:
-    """One operation: its success answer, the JSON errors it may give, and its body and parameters."""
-    status, description, schema = ok
-    responses: Schema = {str(status): {"description": description, **(json_content(schema) if schema else {})}}
-    for code in errors:
-        responses[str(code)] = {"$ref": f"#/components/responses/E{code}"}
-    op: Schema = {"summary": summary, "responses": responses}
-    if body is not None:
-        op["requestBody"] = {"required": True, **json_content(body)}
-    if params:
-        op["parameters"] = list(params)
-    if open_route:
-        op["security"] = [{}, {"basicAuth": []}]
-    return op
-
-
-def path_param(name: str, schema: Schema, description: str) -> Schema:
-    return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
-
-
-def query_param(name: str, schema: Schema, description: str) -> Schema:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
-
-
 AGENT_REF = path_param("reference", {"type": "string"}, "agent id, unique id prefix (8+ hex) or model_version")
 PROJECT = path_param("project", {"type": "integer", "minimum": 1}, "Label Studio project id")
+
+
 def _json_type(annotation: Any) -> list[str]:
     """JSON types of a ModelConfig field from its annotation (int, float, str, optional)."""
     names = {int: "integer", float: "number", str: "string", bool: "boolean", type(None): "null"}
@@ -148,13 +116,12 @@ PATHS: dict[str, Schema] = {
         "are read from Label Studio in the background, paced; the payload is never trusted",
         (200, "hint received", ref("WebhookResponse")), errors=(400, 413), body={"type": "object"},
         open_route=True)},
-    "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
-        "200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}},
-        "401": {"$ref": "#/components/responses/E401"}}}},
+    "/metrics": {"get": operation("Prometheus metrics", (200, "Prometheus text format", None), errors=(401,),
+                                  content=text_content("text/plain"))},
     "/api/openapi.json": {"get": operation("This document", (200, "OpenAPI 3.1", {"type": "object"}), errors=(401,))},
     "/api/agents": {
         "post": operation("Register an agent (validated); the same agent twice is the same agent",
-                          (201, "created (200 when it existed)", ref("Agent")),
+                          (201, "created", ref("Agent")), (200, "the same agent existed already", ref("Agent")),
                           errors=(400, 401, 404, 413, 422, 503), body=ref("AgentCreate")),
         "get": operation("List agents", (200, "agents", ref("AgentList")),
                          params=(query_param("project", {"type": "integer"}, "only this project's agents"),))},
@@ -169,11 +136,11 @@ PATHS: dict[str, Schema] = {
                          (200, "activated", ref("ActiveAgent")), errors=(400, 401, 404, 413, 422, 503),
                          body=ref("ActivationRequest"), params=(PROJECT,)),
         "get": operation("The project's active agent, or why there is none",
-                         (200, "active agent", ref("ActiveAgent")), params=(PROJECT,))},
+                         (200, "active agent", ref("ActiveAgent")), errors=(400, 401, 404), params=(PROJECT,))},
 }
 
 _ERROR_TEXT = {400: "bad request", 401: "authentication required", 404: "not found", 405: "method not allowed",
-               413: "body too large", 422: "validation failed", 500: "internal error", 503: "not configured or down"}
+               409: "conflict: the job is in the wrong state for this", 413: "body too large", 422: "validation failed", 500: "internal error", 503: "not configured or down"}
 
 
 def document() -> Schema:

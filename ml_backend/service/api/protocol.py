@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
@@ -16,7 +17,7 @@ from flask import Blueprint, Response, jsonify
 from ml_backend import __version__
 from ml_backend.engine import agents
 from ml_backend.service import health
-from ml_backend.service.api import INT_MAX, INT_MIN, ServiceState, json_body, query_int, state
+from ml_backend.service.api import INT_MAX, INT_MIN, ServiceState, is_integral, json_body, query_int, state
 from ml_backend.service.api.agents import ensure_agent_fits
 from ml_backend.service.api.errors import ApiError
 from ml_backend.engine.endpoints import EndpointPolicyError
@@ -69,6 +70,7 @@ def setup() -> Response:
 
 @bp.post("/predict")
 def predict() -> Response:
+    started = time.monotonic()  # the budget covers reading the batch too
     body = json_body()
     tasks = _tasks(body.data.get("tasks"))
     project = _predict_project(body.data.get("project"), tasks)
@@ -81,7 +83,7 @@ def predict() -> Response:
     if refusal:
         return jsonify({"results": [unanswered(record.model_version, refusal) for _ in tasks]})
     annotator = current.runtime.annotator(record)
-    results = current.predictor.predict(annotator, tasks)
+    results = current.predictor.predict(annotator, tasks, started)
     return jsonify({"results": results, "model_version": record.model_version})
 
 
@@ -165,8 +167,9 @@ def _tasks(value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, list):
         raise ApiError(400, "invalid_request", "field 'tasks' must be a list of task objects")
     for index, task in enumerate(value):
-        if not isinstance(task, dict) or not _is_id(task.get("id")):
+        if not isinstance(task, dict) or not is_integral(task.get("id")) or not _is_id(int(task["id"])):
             raise ApiError(400, "invalid_request", f"tasks[{index}] must be an object with a 64-bit integer 'id'")
+        task["id"] = int(task["id"])
         if not isinstance(task.get("data", {}), dict):
             raise ApiError(400, "invalid_request", f"tasks[{index}].data must be an object")
     return value

@@ -7,8 +7,6 @@ an audit of a job that is still running is a 409.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
 from ml_backend.review import export, verdicts
@@ -17,6 +15,7 @@ from ml_backend.review.accuracy import AccuracyInputError
 from ml_backend.service.api import json_body, resolve_job_id, state
 from ml_backend.service.api.errors import ApiError, error_response
 from ml_backend.review.repair import repair_project
+from ml_backend.service.api.schema import JOB_ID, Schema, operation, query_param, ref, text_content
 from ml_backend.review.views import ReviewConflict, ReviewError, ReviewRequest, create_review
 
 bp = Blueprint("reviews", __name__)
@@ -66,18 +65,18 @@ def repair_reviews_route(project: int) -> Response:
     return jsonify({"project": project, "views": repair_project(state().runtime, project)})
 
 
-@bp.post("/api/jobs/<job_id>/verification/sync")
+@bp.post("/api/jobs/<job_id:job_id>/verification/sync")
 def sync_verification_route(job_id: str) -> Response:
     return jsonify(verdicts.sync_job(state().runtime, job_id))
 
 
-@bp.get("/api/jobs/<job_id>/verification")
+@bp.get("/api/jobs/<job_id:job_id>/verification")
 def verification_route(job_id: str) -> Response:
     target = _query_probability("target")
     return jsonify(figures(state().runtime, job_id, 0.95 if target is None else target))
 
 
-@bp.get("/api/jobs/<job_id>/export")
+@bp.get("/api/jobs/<job_id:job_id>/export")
 def export_route(job_id: str) -> Response:
     fmt = request.args.get("format") or "jsonl"
     threshold = _query_probability("threshold")
@@ -100,65 +99,32 @@ def _query_probability(name: str) -> float | None:
     return value
 
 
-Schema = dict[str, Any]
-
-
-def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _op(summary: str, ok: Schema, errors: tuple[int, ...], *, body: Schema | None = None,
-        params: tuple[Schema, ...] = ()) -> Schema:
-    responses: Schema = {"200": ok}
-    for code in errors:
-        responses[str(code)] = {"$ref": f"#/components/responses/E{code}"}
-    op: Schema = {"summary": summary, "responses": responses}
-    if body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
-    if params:
-        op["parameters"] = list(params)
-    return op
-
-
-def _json(description: str, name: str) -> Schema:
-    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
-
-
-def _query(name: str, schema: Schema, description: str) -> Schema:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
-
-
-_JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}, "description": "job id"}
 _PROBABILITY = {"type": "number", "minimum": 0, "maximum": 1}
 _INTERVAL = {"type": ["object", "null"], "properties": {"low": {"type": "number"}, "high": {"type": "number"}}}
-_CREATE = _op("Create or update a review view (a Data Manager tab) for a job", _json("the view", "Review"),
-              (400, 401, 404, 409, 413, 503), body=_ref("ReviewRequest"))
-_CREATE["responses"]["201"] = _json("a new view", "Review")
-_CREATE["responses"]["409"] = {"description": "an audit of a job that is still running",
-                               "content": {"application/json": {"schema": _ref("Error")}}}
 
 OPENAPI_PATHS: dict[str, Schema] = {
-    "/api/reviews": {"post": _CREATE},
-    "/api/projects/{project}/reviews/repair": {"post": _op(
+    "/api/reviews": {"post": operation(
+        "Create or update a review view (a Data Manager tab) for a job; 409: an audit of a running job",
+        (200, "the view", ref("Review")), (201, "a new view", ref("Review")),
+        errors=(400, 401, 404, 409, 413, 503), body=ref("ReviewRequest"))},
+    "/api/projects/{project}/reviews/repair": {"post": operation(
         "Rewrite the service's review views of a project that Label Studio's web app cannot load "
-        "(views it does not own are listed, never changed)", _json("what was done per view", "ReviewRepair"),
-        (401, 503), params=({"name": "project", "in": "path", "required": True, "schema": {"type": "integer"},
-                             "description": "Label Studio project id"},))},
-    "/api/jobs/{job_id}/verification/sync": {"post": _op(
+        "(views it does not own are listed, never changed)", (200, "what was done per view", ref("ReviewRepair")),
+        errors=(401, 503), params=({"name": "project", "in": "path", "required": True,
+                                    "schema": {"type": "integer"}, "description": "Label Studio project id"},))},
+    "/api/jobs/{job_id}/verification/sync": {"post": operation(
         "Read the job's annotated tasks from Label Studio and record confirmed/corrected verdicts",
-        _json("what the sync recorded", "VerificationSync"), (401, 404, 503), params=(_JOB_ID,))},
-    "/api/jobs/{job_id}/verification": {"get": _op(
+        (200, "what the sync recorded", ref("VerificationSync")), errors=(401, 404, 503), params=(JOB_ID,))},
+    "/api/jobs/{job_id}/verification": {"get": operation(
         "Verification figures: accuracy, bands, AUROC, ECE, recommended threshold, audit estimate",
-        _json("figures", "VerificationFigures"), (400, 401, 404),
-        params=(_JOB_ID, _query("target", _PROBABILITY, "target accuracy (default 0.95)")))},
-    "/api/jobs/{job_id}/export": {"get": _op(
+        (200, "figures", ref("VerificationFigures")), errors=(400, 401, 404),
+        params=(JOB_ID, query_param("target", _PROBABILITY, "target accuracy (default 0.95)")))},
+    "/api/jobs/{job_id}/export": {"get": operation(
         "Final labels, one row per task, with their source (human, llm, none)",
-        {"description": "JSON lines or CSV, streamed",
-         "content": {"application/x-ndjson": {"schema": {"type": "string"}},
-                     "text/csv": {"schema": {"type": "string"}}}},
-        (400, 401, 404),
-        params=(_JOB_ID, _query("format", {"enum": list(export.FORMATS), "default": "jsonl"}, "file format"),
-                _query("threshold", _PROBABILITY, "keep the agent's label at or above this confidence")))},
+        (200, "JSON lines or CSV, streamed", None), errors=(400, 401, 404),
+        content=text_content("application/x-ndjson", "text/csv"),
+        params=(JOB_ID, query_param("format", {"enum": list(export.FORMATS), "default": "jsonl"}, "file format"),
+                query_param("threshold", _PROBABILITY, "keep the agent's label at or above this confidence")))},
 }
 
 OPENAPI_SCHEMAS: dict[str, Schema] = {

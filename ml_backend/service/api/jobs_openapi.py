@@ -2,36 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from ml_backend.service.api.schema import JOB_ID, Schema, operation, query_param
+from ml_backend.service.api.schema import ref as _ref
 from ml_backend.store import COUNTERS
 
-Schema = dict[str, Any]
-
-
-def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _op(summary: str, status: int, description: str, schema: Schema, errors: tuple[int, ...],
-        body: Schema | None = None, params: tuple[Schema, ...] = ()) -> Schema:
-    json = {"content": {"application/json": {"schema": schema}}}
-    responses: Schema = {str(status): {"description": description, **json}}
-    for code in errors:
-        responses[str(code)] = _CONFLICT if code == 409 else {"$ref": f"#/components/responses/E{code}"}
-    op: Schema = {"summary": summary, "responses": responses}
-    if body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
-    if params:
-        op["parameters"] = list(params)
-    return op
-
-
-_CONFLICT = {"description": "the job has already ended",
-             "content": {"application/json": {"schema": _ref("Error")}}}
-_JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}, "description": "job id"}
-_PROJECT = {"name": "project", "in": "query", "required": False, "schema": {"type": "integer"},
-            "description": "only this project's jobs"}
+_PROJECT = query_param("project", {"type": "integer"}, "only this project's jobs")
 _SUBSET = {"type": "string", "default": "all", "description": "all | unlabeled | ids:1,2,3 | view:<view id>",
            "pattern": r"^(all|unlabeled|ids:\d+(,\d+)*|view:\d+)$"}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -76,14 +51,15 @@ OPENAPI_SCHEMAS: dict[str, Schema] = {
 
 OPENAPI_PATHS: dict[str, Schema] = {
     "/api/jobs": {
-        "post": _op("Start an annotation job of an agent on a subset of its project", 202, "job queued",
-                    _ref("Job"), (400, 401, 404, 413, 503), body=_ref("JobRequest")),
-        "get": _op("List jobs, newest first", 200, "jobs", _ref("JobList"), (400, 401), params=(_PROJECT,))},
-    "/api/jobs/estimate": {"post": _op(
-        "Estimate a job's tokens and cost from the real prompts of the subset", 200, "estimate",
-        _ref("JobEstimate"), (400, 401, 404, 413, 500, 503), body=_ref("JobRequest"))},
-    "/api/jobs/{job_id}": {"get": _op("Show a job: progress, counts, and its summary once ended", 200, "job",
-                                      _ref("Job"), (401, 404), params=(_JOB_ID,))},
-    "/api/jobs/{job_id}/cancel": {"post": _op("Cancel a queued or running job", 200, "cancelled job", _ref("Job"),
-                                              (401, 404, 409), params=(_JOB_ID,))},
+        "post": operation("Start an annotation job of an agent on a subset of its project",
+                          (202, "job queued", _ref("Job")), errors=(400, 401, 404, 413, 503), body=_ref("JobRequest")),
+        "get": operation("List jobs, newest first", (200, "jobs", _ref("JobList")), params=(_PROJECT,))},
+    "/api/jobs/estimate": {"post": operation(
+        "Estimate a job's tokens and cost from the real prompts of the subset", (200, "estimate", _ref("JobEstimate")),
+        errors=(400, 401, 404, 413, 500, 503), body=_ref("JobRequest"))},
+    "/api/jobs/{job_id}": {"get": operation("Show a job: progress, counts, and its summary once ended",
+                                            (200, "job", _ref("Job")), errors=(401, 404), params=(JOB_ID,))},
+    "/api/jobs/{job_id}/cancel": {"post": operation("Cancel a queued or running job (409 once it has ended)",
+                                                    (200, "cancelled job", _ref("Job")), errors=(401, 404, 409),
+                                                    params=(JOB_ID,))},
 }
