@@ -27,6 +27,16 @@ def _number(env: Mapping[str, str], name: str, default: float, kind: type = int)
     return value
 
 
+def _bounded(env: Mapping[str, str], name: str, default: float, most: float, exclusive: bool = False) -> float:
+    """A positive number up to ``most`` (below it with ``exclusive``): the rate limiter's window
+    (a provider counts over at most a minute) and margin (a share of the limit)."""
+    value = _number(env, name, default, float)
+    if value > most or (exclusive and value == most):
+        raise ValueError(f"environment variable {name} must be {'below' if exclusive else 'at most'} {most:g}, "
+                         f"got {env.get(name)!r}")
+    return value
+
+
 def _url(env: Mapping[str, str], name: str) -> str | None:
     raw = (env.get(name) or "").strip().rstrip("/")
     if raw and not raw.startswith(("http://", "https://")):
@@ -51,6 +61,8 @@ class Settings:
     predict_budget_s: float = 80.0
     webhook_max_bytes: int = 1_000_000
     chunk_size: int = 100
+    rate_window_s: float = 60.0
+    rate_margin: float = 0.02
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -72,6 +84,8 @@ class Settings:
             predict_budget_s=_number(env, "LSAGENT_PREDICT_BUDGET_S", 80.0, float),
             webhook_max_bytes=_number(env, "LSAGENT_WEBHOOK_MAX_BYTES", 1_000_000),
             chunk_size=_number(env, "LSAGENT_CHUNK_SIZE", 100),
+            rate_window_s=_bounded(env, "LSAGENT_RATE_WINDOW_S", 60.0, 60.0),
+            rate_margin=_bounded(env, "LSAGENT_RATE_MARGIN", 0.02, 0.5, exclusive=True),
         )
 
     @property
