@@ -1,1 +1,2 @@
-pytest_plugins = ["tests.fixtures.simulator", "tests.fixtures.databases", "tests.fixtures.label_studio", "tests.fixtures.service"]
+pytest_plugins = ["tests.fixtures.simulator", "tests.fixtures.databases", "tests.fixtures.label_studio", "tests.fixtures.service",
+                  "tests.fixtures.processes"]
