@@ -47,3 +47,21 @@ def test_sigkilled_worker_loses_nothing_and_duplicates_nothing(
     # cache or was recorded.
     assert len(task_ids) <= sim.stats()["completions"] <= len(task_ids) + 2 * 4
     assert survivor.poll() is None
+
+
+def test_a_worker_without_the_agents_key_fails_the_chunk_with_that_message(
+        make_service: Any, sim: Any, label_studio: Any, fresh_postgres_url: str, names: dict[str, str],
+        start_worker: Callable[..., subprocess.Popen[bytes]], tmp_path: Path) -> None:
+    service = make_service(simulator=sim, label_studio=label_studio, chunk_size=20, redis_url=REDIS_URL,
+                           database_url=fresh_postgres_url)
+    start_worker({**names, "DATABASE_URL": fresh_postgres_url, "REDIS_URL": REDIS_URL,
+                  "LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.api_key,
+                  "OPENAI_API_KEY": None, "LSAGENT_DATA_DIR": str(tmp_path / "worker-data")})
+    wait_for_workers(names["LSAGENT_QUEUE"], 1)
+    project, _ = new_project(label_studio, texts(10, seed=23))
+    agent = register(service, project)
+    sim.reset()
+    job = wait_for(service.client().run_job(agent["id"])["id"], service.client(), timeout=90)
+    assert job["status"] == "failed"
+    assert "environment variable OPENAI_API_KEY is not set" in job["error"], job["error"]
+    assert sim.stats()["completions"] == 0  # nothing was sent anywhere without the key

@@ -171,7 +171,8 @@ class RQExecutor:
         job = Job.fetch_many([rq_id], connection=self.redis)[0] if rq_id else None
         if job is None or job.get_status(refresh=False) != JobStatus.FAILED:
             return None
-        lines = (job.exc_info or "").strip().splitlines()
+        result = job.latest_result()
+        lines = ((result.exc_string if result is not None else None) or "").strip().splitlines()
         return lines[-1] if lines else "the RQ job failed"
 
     def forget(self, job_id: str) -> None:
