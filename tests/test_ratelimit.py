@@ -175,8 +175,11 @@ def test_large_request_goes_at_once_when_idle() -> None:
 
 def test_request_larger_than_tpm_is_refused() -> None:
     limiter, _ = local(None, 1000)
-    with pytest.raises(RequestTooLargeError, match="1001 tokens exceeds the limit of 1000"):
+    with pytest.raises(RequestTooLargeError, match="1001 tokens exceeds the limit of 1000 tokens per minute"):
         limiter.acquire(1001)
+    short, _ = local(None, 1000, window_s=6.0)  # the provider takes 100 tokens per 6 s
+    with pytest.raises(RequestTooLargeError, match="101 tokens exceeds the limit of 100 tokens per 6 s window"):
+        short.acquire(101)
 
 
 @pytest.mark.parametrize("bad", [-1, 2.5, None, True])

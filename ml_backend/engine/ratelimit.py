@@ -82,6 +82,11 @@ class Pace:
         return cls(limit=limit, interval=window_s / max(budget - burst, 1), burst=burst, budget=budget,
                    window_s=window_s)
 
+    @property
+    def capacity(self) -> int:
+        """What the provider accepts in one window: a larger request could never be sent."""
+        return max(1, math.floor(self.limit * self.window_s / MINUTE + 1e-9))
+
     def reserve(self, tat: float, start: float, cost: int) -> tuple[float, float]:
         """Book `cost` units no earlier than `start`: (new arrival time, earliest send time)."""
         base = max(tat, start)
@@ -95,9 +100,10 @@ class Pace:
 def _check_tokens(tokens: int, pace: Pace | None) -> None:
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
         raise ValueError(f"tokens must be a non-negative integer, got {tokens!r}")
-    if pace is not None and tokens > pace.limit:
+    if pace is not None and tokens > pace.capacity:
+        per = "minute" if pace.window_s == MINUTE else f"{pace.window_s:g} s window"
         raise RequestTooLargeError(
-            f"a request of {tokens} tokens exceeds the limit of {pace.limit} tokens per minute; "
+            f"a request of {tokens} tokens exceeds the limit of {pace.capacity} tokens per {per}; "
             "shorten the prompt or max_tokens, or raise tokens_per_minute"
         )
 
