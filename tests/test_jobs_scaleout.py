@@ -37,7 +37,7 @@ def deployment(names: dict[str, str], database: str, label_studio: Any, sim: Any
               "LABEL_STUDIO_API_KEY": label_studio.api_key, "OPENAI_API_KEY": sim.api_key, "LOG_LEVEL": "INFO",
               "LSAGENT_LEASE_S": str(LEASE_S)}
     service = environment({**shared, "PORT": str(free_port()), "OPENAI_BASE_URL": sim.base_url,
-                           "LSAGENT_CHUNK_SIZE": "20", "LSAGENT_PUSH_BATCH": "40",
+                           "LSAGENT_CHUNK_SIZE": "20",
                            "LSAGENT_DATA_DIR": str(tmp_path / "service-data")})
     worker = {**shared, "OPENAI_BASE_URL": None, "LSAGENT_DATA_DIR": str(tmp_path / "worker-data")}
     return service, worker  # type: ignore[return-value]

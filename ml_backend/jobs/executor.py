@@ -127,6 +127,7 @@ class RQExecutor:
             RQ_FUNCTION,
             args=(job_id, index, list(task_ids), attempts, tasks),
             job_id=rq_id,
+            at_front=attempts > 0,  # a chunk taken back from a lost worker goes before the planned ones
             timeout=-1,  # a chunk may wait for room or for Label Studio; its lease, not RQ, decides
             result_ttl=600,
             failure_ttl=24 * 3600,
