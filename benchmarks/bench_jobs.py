@@ -9,11 +9,17 @@ service and of every worker.
 
     .venv/bin/python benchmarks/bench_jobs.py                      # 5,000 tasks, 300 ms, 6,000 rpm
     .venv/bin/python benchmarks/bench_jobs.py --tasks 500 --runs embedded,rq1
+    .venv/bin/python benchmarks/bench_jobs.py --runs rq2,rq2kill                 # what a SIGKILLed worker costs
 
 "Annotation" throughput counts items recorded per second between the first and the last one
 (the LLM-bound part); "end to end" divides all tasks by the job's whole wall time, reading the
 subset and writing the last predictions to Label Studio included. The agent's rate limiter lets
-one second's worth of requests through at once at the start, so a ratio can read a little above 1.
+one second's worth of requests through at once at the start, so a ratio can read a little above 1,
+and keeps 2% of the limit as a margin, so a rate-bound run reads about 0.96.
+
+``rq2kill`` SIGKILLs one of two workers when 40% of the tasks are recorded: its chunks are taken
+over once their lease (``LSAGENT_LEASE_S``, 15 s) runs out; the report gives that takeover time
+and the wall time lost against ``rq2``.
 Needs Redis on 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432 (LSAGENT_BENCH_REDIS and
 LSAGENT_BENCH_POSTGRES override them) and Label Studio's virtualenv (LSAGENT_LS_VENV).
 """
@@ -62,7 +68,9 @@ CONFIG = """<View>
 </View>"""
 WORDS = ("great service and a lovely view", "terrible support, my order was lost", "the parcel came on monday",
          "I love the new design", "awful battery, it crashed twice", "a phone with a screen")
-RUNS = {"embedded": (0, "embedded, in the service"), "rq1": (1, "1 RQ worker"), "rq4": (4, "4 RQ workers")}
+RUNS = {"embedded": (0, "embedded, in the service"), "rq1": (1, "1 RQ worker"), "rq4": (4, "4 RQ workers"),
+        "rq2": (2, "2 RQ workers"), "rq2kill": (2, "2 RQ workers, 1 SIGKILLed")}
+KILL_AT = 0.4
 
 
 @dataclass
@@ -77,6 +85,7 @@ class Result:
     service_rss_mb: list[float]
     worker_rss_mb: list[float]
     wall_s: float
+    takeover_s: float | None = None
 
 
 def main() -> None:
@@ -166,7 +175,8 @@ def run(name: str, args: argparse.Namespace, root: Path, ls_url: str, sim_url: s
         requests.post(sim_url.removesuffix("/v1") + "/_sim/reset", json={}, timeout=10,
                       headers={"Authorization": f"Bearer {SIM_KEY}"})
         print(f"\n{title}: {args.tasks} tasks, project {project}, agent {agent['model_version']}", flush=True)
-        job = follow(client, client.run_job(agent["id"])["id"])
+        victim = worker_processes[0] if name == "rq2kill" else None
+        job, killed_at = follow(client, client.run_job(agent["id"])["id"], victim, args.tasks)
         stats = requests.get(sim_url.removesuffix("/v1") + "/_sim/stats", timeout=10,
                              headers={"Authorization": f"Bearer {SIM_KEY}"}).json()
         first, last = item_times(database, job["id"])
@@ -180,17 +190,26 @@ def run(name: str, args: argparse.Namespace, root: Path, ls_url: str, sim_url: s
             service_rss_mb=[peak_rss_mb(pid) for pid in family(service.pid)],
             worker_rss_mb=[peak_rss_mb(worker.pid) for worker in worker_processes],
             wall_s=job["summary"]["wall_time_s"],
+            takeover_s=takeover_s(database, job["id"], killed_at) if killed_at else None,
         )
 
 
-def follow(client: Client, job_id: str) -> dict[str, Any]:
+def follow(client: Client, job_id: str, victim: subprocess.Popen[bytes] | None, tasks: int
+           ) -> tuple[dict[str, Any], float | None]:
+    """Follow the job to its end; SIGKILL ``victim`` once KILL_AT of the tasks are recorded.
+    Returns the job and when the victim was killed."""
     shown = 0.0
+    killed_at = None
     while True:
         job = client.job(job_id)
         if job["status"] in ("done", "failed", "cancelled"):
             if job["status"] != "done":
                 raise RuntimeError(f"job ended {job['status']}: {job['error']}")
-            return job
+            return job, killed_at
+        if victim is not None and killed_at is None and job["counts"]["done"] >= KILL_AT * tasks:
+            victim.send_signal(signal.SIGKILL)
+            killed_at = time.time()
+            print(f"  SIGKILLed worker {victim.pid} at {job['counts']['done']}/{job['total']}", flush=True)
         if time.monotonic() - shown > 5:
             print(f"  {job['counts']['done']}/{job['total']} {job['status']}", flush=True)
             shown = time.monotonic()
@@ -212,6 +231,17 @@ def item_times(database: str, job_id: str) -> tuple[float, float]:
     finally:
         store.dispose()
     return min(times), max(times)
+
+
+def takeover_s(database: str, job_id: str, killed_at: float) -> float:
+    """From the kill to the first claim of a chunk the killed worker held (claimed again)."""
+    store = Store(database)
+    try:
+        again = [chunk.claimed_at.timestamp() for chunk in store.chunks(job_id)
+                 if chunk.attempts >= 2 and chunk.claimed_at is not None]
+    finally:
+        store.dispose()
+    return min(again) - killed_at if again else float("nan")
 
 
 @contextmanager
@@ -296,6 +326,13 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
               f"{r.end_to_end_rate:>8.1f}{r.end_to_end_rate / r.bound:>7.2f}{r.status_429:>6}{r.wall_s:>8.1f}"
               f"  {service}; {workers}")
     print("service RSS: gunicorn master/worker; bound = min(processes x concurrency / latency, rpm / 60)")
+    walls = {r.name: r for r in results}
+    for r in results:
+        if r.takeover_s is not None:
+            print(f"{r.name}: the killed worker's chunks were taken over {r.takeover_s:.1f} s after the kill")
+            baseline = walls.get(RUNS["rq2"][1])
+            if baseline is not None:
+                print(f"{r.name}: wall time lost to the kill {r.wall_s - baseline.wall_s:+.1f} s against {baseline.name}")
 
 
 if __name__ == "__main__":

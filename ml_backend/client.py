@@ -15,6 +15,7 @@ classes: still dicts, shown as tables in Jupyter.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +28,13 @@ from ml_backend.report.display import Job, JobSummary, Record, Records, Verifica
 
 DEFAULT_URL = "http://localhost:9090"
 FINAL_STATUSES = ("done", "failed", "cancelled")
+#: How long ``wait`` rides out a service that does not answer (a restart, a redeploy): jobs
+#: go on without the service's HTTP side, so a follower should not give up at the first miss.
+RECONNECT_S = 300.0
+#: Answers of a proxy in front of a service that is down or restarting.
+_GATEWAY = (502, 503, 504)
+
+log = logging.getLogger(__name__)
 AGENT_COLUMNS = ("model_version", "id", "project", "config.model", "created_at")
 JOB_COLUMNS = ("id", "status", "model_version", "project", "subset", "counts.done", "total", "cost", "created_at")
 
@@ -113,12 +121,25 @@ class Client:
         return self.wait(job["id"], timeout=timeout, on_progress=on_progress) if wait else job
 
     def wait(self, job: str, *, timeout: float | None = None, poll: float = 0.5,
-             on_progress: Callable[[Job], None] | None = None) -> Job:
+             on_progress: Callable[[Job], None] | None = None, reconnect_s: float = RECONNECT_S,
+             on_waiting: Callable[[str], None] | None = None) -> Job:
         """Poll a job until it is done, failed or cancelled; ``on_progress`` sees every poll.
-        Raises TimeoutError (the job goes on) when ``timeout`` seconds pass first."""
+        Raises TimeoutError (the job goes on) when ``timeout`` seconds pass first.
+
+        While the service does not answer (it restarts; the job carries on), retry with backoff
+        for up to ``reconnect_s`` seconds, telling ``on_waiting`` (default: a logged warning)
+        that we are waiting for it and when it is back; then raise its ServiceError."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        outage = _Outage(reconnect_s, on_waiting or _log_waiting)
         while True:
-            current = self.job(job)
+            try:
+                current = self.job(job)
+            except ServiceError as exc:
+                if exc.status is not None and exc.status not in _GATEWAY:
+                    raise
+                time.sleep(outage.failed(exc, self.url))
+                continue
+            outage.over(job)
             if on_progress is not None:
                 on_progress(current)
             if current["status"] in FINAL_STATUSES:
@@ -219,6 +240,39 @@ class Client:
             message = payload.get("message") or response.text[:200] or response.reason
             raise ServiceError(f"{response.status_code}: {message}", response.status_code, payload)
         return response
+
+
+class _Outage:
+    """The service stopped answering a follower: how long to pause, and when to give up."""
+
+    def __init__(self, bound_s: float, tell: Callable[[str], None]) -> None:
+        self.bound_s = bound_s
+        self.tell = tell
+        self.since: float | None = None
+        self.delay = 0.0
+
+    def failed(self, error: ServiceError, url: str) -> float:
+        """The pause before the next try; raises ``error`` once the outage outlasts the bound."""
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+            self.tell(f"the lsagent service at {url} does not answer ({error}); the job goes on without it. "
+                      f"Waiting for the service, up to {self.bound_s:g} s ...")
+        elif now - self.since >= self.bound_s:
+            raise ServiceError(f"gave up waiting for the lsagent service after {self.bound_s:g} s: {error}",
+                               error.status, error.payload) from None
+        self.delay = min(max(self.delay * 2, 0.5), 5.0)
+        return min(self.delay, max(self.since + self.bound_s - now, 0.0))
+
+    def over(self, job: str) -> None:
+        if self.since is not None:
+            self.tell(f"the lsagent service answers again after {time.monotonic() - self.since:.1f} s; "
+                      f"following job {job}")
+        self.since, self.delay = None, 0.0
+
+
+def _log_waiting(message: str) -> None:
+    log.warning("%s", message)
 
 
 def _streamed(response: requests.Response) -> Iterator[str]:

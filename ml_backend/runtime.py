@@ -18,6 +18,8 @@ from ml_backend.store import AgentRecord, Store
 
 
 REGISTRATION_RETRY = RetryPolicy(max_attempts=2, max_wait_s=10.0)
+#: Where the openai client sends requests when neither the agent nor the environment names an endpoint.
+OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
 class NotConfigured(RuntimeError):
@@ -88,16 +90,30 @@ class Runtime:
         return LLMClient(self._with_endpoint(config), retry=REGISTRATION_RETRY)
 
     def _with_endpoint(self, config: ModelConfig) -> ModelConfig:
-        """An agent without its own base_url calls the service's OPENAI_BASE_URL."""
+        """An agent without its own base_url (registered before endpoints were fixed at
+        registration) calls the service's OPENAI_BASE_URL."""
         if config.base_url is None and self.settings.openai_base_url:
             return config.model_copy(update={"base_url": self.settings.openai_base_url})
         return config
 
+    def fixed_endpoint(self, config: ModelConfig) -> ModelConfig:
+        """The endpoint a new agent is validated against is the one it keeps: stored with it, so
+        every process (the service, each worker) calls it whatever its own OPENAI_BASE_URL."""
+        if config.base_url is not None:
+            return config
+        return config.model_copy(update={"base_url": self.settings.openai_base_url or OPENAI_DEFAULT_BASE_URL})
+
     def _limiter(self, config: ModelConfig, key: str | None) -> Any:
+        """The agent's pacing, shared through Redis (under this deployment's key prefix) by
+        every process that has it, else local to this process."""
         rpm, tpm = config.requests_per_minute, config.tokens_per_minute
         if rpm is None and tpm is None:
             return None
+        window, margin = self.settings.rate_window_s, self.settings.rate_margin
         connection = self.redis()
         if connection is not None and key:
-            return RedisRateLimiter(connection, f"lsagent:ratelimit:{key}", rpm, tpm)
-        return LocalRateLimiter(rpm, tpm)
+            from ml_backend.jobs.options import JobOptions
+
+            prefix = JobOptions.from_env().key_prefix
+            return RedisRateLimiter(connection, f"{prefix}:ratelimit:{key}", rpm, tpm, window, margin)
+        return LocalRateLimiter(rpm, tpm, window_s=window, margin=margin)

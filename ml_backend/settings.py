@@ -30,6 +30,16 @@ def _number(env: Mapping[str, str], name: str, default: float, kind: type = int)
     return value
 
 
+def _bounded(env: Mapping[str, str], name: str, default: float, most: float, exclusive: bool = False) -> float:
+    """A positive number up to ``most`` (below it with ``exclusive``): the rate limiter's window
+    (a provider counts over at most a minute) and margin (a share of the limit)."""
+    value = _number(env, name, default, float)
+    if value > most or (exclusive and value == most):
+        raise ValueError(f"environment variable {name} must be {'below' if exclusive else 'at most'} {most:g}, "
+                         f"got {env.get(name)!r}")
+    return value
+
+
 def _url(env: Mapping[str, str], name: str) -> str | None:
     raw = (env.get(name) or "").strip().rstrip("/")
     if raw and not raw.startswith(("http://", "https://")):
@@ -65,6 +75,8 @@ class Settings:
                               else ("BASIC_AUTH_PASS", "BASIC_AUTH_USER"))
             raise ValueError(f"{given} is set but {missing} is empty: set both to protect the service, "
                              "or neither to run it open (for a service on loopback only)")
+    rate_window_s: float = 60.0
+    rate_margin: float = 0.02
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -89,6 +101,8 @@ class Settings:
             pool_idle_s=_number(env, "LSAGENT_POOL_IDLE_S", 30.0, float),
             api_key_vars=key_patterns(env.get(KEY_PATTERNS_VAR)),
             allowed_base_urls=allowed_base_urls(env.get(BASE_URLS_VAR)),
+            rate_window_s=_bounded(env, "LSAGENT_RATE_WINDOW_S", 60.0, 60.0),
+            rate_margin=_bounded(env, "LSAGENT_RATE_MARGIN", 0.02, 0.5, exclusive=True),
         )
 
     @property

@@ -1,2 +1,2 @@
 pytest_plugins = ["tests.fixtures.simulator", "tests.fixtures.databases", "tests.fixtures.label_studio", "tests.fixtures.service",
-                  "tests.fixtures.browser"]
+                  "tests.fixtures.browser", "tests.fixtures.processes"]

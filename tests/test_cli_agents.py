@@ -56,6 +56,15 @@ def test_create_show_list_activate_as_json(run: Any, project: int) -> None:
     assert activated == {"project": project, "agent": agent}
 
 
+def test_show_names_the_endpoint_fixed_at_registration(run: Any, project: int, service: Any) -> None:
+    """Registered without --base-url, the agent keeps the registering service's OPENAI_BASE_URL."""
+    agent = one_json(run("agents", "create", "--project", project, "--name", "endpoint", "--model", "sim-small",
+                         "--json"))
+    assert agent["config"]["base_url"] == service.settings.openai_base_url
+    shown = run("agents", "show", agent["id"])
+    assert shown.exit_code == 0 and f"endpoint {service.settings.openai_base_url}" in " ".join(shown.output.split())
+
+
 def test_create_with_activate_and_instructions(run: Any, project: int, service: Any) -> None:
     agent = one_json(run("agents", "create", "--project", project, "--name", "cli2", "--model", "sim-small",
                          "--instructions", "Classify the mood of the cafe review.", "--activate", "--json"))

@@ -7,6 +7,7 @@ service's store hold, and the Jupyter faces (``_repr_html_``) against the number
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -60,6 +61,8 @@ def test_agents_register_list_show_preview_activate(setup: dict[str, Any]) -> No
     assert client.active_agent(project)["agent"] is None
     client.activate(project, agent["id"])
     assert client.active_agent(project)["agent"]["id"] == agent["id"]
+    # the endpoint is fixed at registration: the registering service's OPENAI_BASE_URL
+    assert agent["config"]["base_url"] == setup["service"].settings.openai_base_url
 
 
 def test_job_runs_and_its_summary_renders_as_tables(setup: dict[str, Any], label_studio: Any) -> None:
@@ -153,6 +156,18 @@ def test_unreachable_service_and_wrong_credentials(make_service: Any, sim: Any, 
     with pytest.raises(ServiceError) as down:
         Client("http://127.0.0.1:9", timeout=2).agents()
     assert down.value.status is None and "cannot reach the lsagent service at http://127.0.0.1:9" in str(down.value)
+
+
+def test_waiting_for_an_unreachable_service_is_bounded_and_said() -> None:
+    """``wait`` rides out a service that does not answer, saying so, but only for a bounded time
+    (its recovery is shown by tests/test_jobs_resume.py, where the service really restarts)."""
+    told: list[str] = []
+    started = time.monotonic()
+    with pytest.raises(ServiceError, match="gave up waiting for the lsagent service after 1.5 s") as down:
+        Client("http://127.0.0.1:9", timeout=2).wait("some-job", reconnect_s=1.5, on_waiting=told.append)
+    assert 1.5 <= time.monotonic() - started < 4
+    assert down.value.status is None
+    assert len(told) == 1 and "Waiting for the service, up to 1.5 s" in told[0]
 
 
 def test_client_reads_url_and_credentials_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,79 +3,14 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-import redis
-from rq import Queue, Worker
-
+from tests.fixtures.processes import REDIS_URL, wait_for_workers
 from tests.jobs_support import assert_exactly_once, new_project, register, texts, wait_for
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-LSAGENT = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "lsagent"
-
-
-@pytest.fixture
-def names(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """A queue and key prefix of this test alone (set for the service, passed to the workers);
-    every Redis key they made is deleted afterwards."""
-    tag = f"lsagent-test-{uuid.uuid4().hex[:10]}"
-    env = {"LSAGENT_QUEUE": tag, "LSAGENT_KEY_PREFIX": tag, "LSAGENT_LEASE_S": "3", "LSAGENT_POLL_S": "0.2",
-           "LSAGENT_PUSH_INTERVAL_S": "0.2"}
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    yield env
-    connection = redis.Redis.from_url(REDIS_URL)
-    for worker in Worker.all(queue=Queue(tag, connection=connection)):
-        connection.delete(worker.key)
-        connection.srem("rq:workers", worker.key)
-    for pattern in (f"{tag}:*", f"rq:*{tag}*"):
-        keys = list(connection.scan_iter(match=pattern, count=1000))
-        if keys:
-            connection.delete(*keys)
-    connection.srem("rq:queues", f"rq:queue:{tag}")
-    connection.close()
-
-
-@pytest.fixture
-def start_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """``start_worker(env)`` runs ``lsagent worker`` as a subprocess; all are stopped afterwards."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(env: dict[str, str]) -> subprocess.Popen[bytes]:
-        log = open(tmp_path / f"worker-{len(started)}.log", "wb")
-        process = subprocess.Popen([str(LSAGENT), "worker"], env={**os.environ, **env}, stdout=log,
-                                   stderr=subprocess.STDOUT)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in started:
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
-def wait_for_workers(queue: str, count: int, timeout: float = 30.0) -> None:
-    connection = redis.Redis.from_url(REDIS_URL)
-    deadline = time.monotonic() + timeout
-    while len(Worker.all(queue=Queue(queue, connection=connection))) < count:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{count} worker(s) did not register on {queue} within {timeout}s")
-        time.sleep(0.2)
-
 
 def test_sigkilled_worker_loses_nothing_and_duplicates_nothing(
         make_service: Any, sim: Any, label_studio: Any, fresh_postgres_url: str, names: dict[str, str],
@@ -112,3 +47,21 @@ def test_sigkilled_worker_loses_nothing_and_duplicates_nothing(
     # cache or was recorded.
     assert len(task_ids) <= sim.stats()["completions"] <= len(task_ids) + 2 * 4
     assert survivor.poll() is None
+
+
+def test_a_worker_without_the_agents_key_fails_the_chunk_with_that_message(
+        make_service: Any, sim: Any, label_studio: Any, fresh_postgres_url: str, names: dict[str, str],
+        start_worker: Callable[..., subprocess.Popen[bytes]], tmp_path: Path) -> None:
+    service = make_service(simulator=sim, label_studio=label_studio, chunk_size=20, redis_url=REDIS_URL,
+                           database_url=fresh_postgres_url)
+    start_worker({**names, "DATABASE_URL": fresh_postgres_url, "REDIS_URL": REDIS_URL,
+                  "LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.api_key,
+                  "OPENAI_API_KEY": None, "LSAGENT_DATA_DIR": str(tmp_path / "worker-data")})
+    wait_for_workers(names["LSAGENT_QUEUE"], 1)
+    project, _ = new_project(label_studio, texts(10, seed=23))
+    agent = register(service, project)
+    sim.reset()
+    job = wait_for(service.client().run_job(agent["id"])["id"], service.client(), timeout=90)
+    assert job["status"] == "failed"
+    assert "environment variable OPENAI_API_KEY is not set" in job["error"], job["error"]
+    assert sim.stats()["completions"] == 0  # nothing was sent anywhere without the key

@@ -190,6 +190,14 @@ def test_job_options_from_env_are_checked() -> None:
         JobOptions.from_env({"LSAGENT_QUEUE": "a queue"})
 
 
+def test_a_deployment_has_its_own_queue_unless_told_otherwise() -> None:
+    """Two deployments sharing a Redis must not take each other's chunks: the queue is named
+    after the key prefix by default."""
+    assert JobOptions.from_env({}).queue == "lsagent"
+    assert JobOptions.from_env({"LSAGENT_KEY_PREFIX": "staging"}).queue == "staging"
+    assert JobOptions.from_env({"LSAGENT_KEY_PREFIX": "staging", "LSAGENT_QUEUE": "shared"}).queue == "shared"
+
+
 # --- batched items (Store.record_items, added for the job runner) ----------------------------------
 
 def test_record_items_counts_each_new_item_once(store: Any) -> None:

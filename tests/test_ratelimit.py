@@ -1,5 +1,7 @@
 """Pacing: the local limiter on a patched clock (exact schedules, 60 s windows), the Redis limiter
-on real Redis with real threads and processes (the budget is shared, the timing is real)."""
+on real Redis with real threads and processes (the budget is shared, the timing is real).
+Exact schedules are checked without the safety margin (``margin=0``) so the arithmetic stays
+plain; the margin itself has its own tests."""
 
 from __future__ import annotations
 
@@ -38,9 +40,10 @@ class FakeClock:
         self.now += seconds
 
 
-def local(rpm: int | None, tpm: int | None) -> tuple[LocalRateLimiter, FakeClock]:
+def local(rpm: int | None, tpm: int | None, margin: float = 0.0, window_s: float = 60.0
+          ) -> tuple[LocalRateLimiter, FakeClock]:
     clock = FakeClock()
-    return LocalRateLimiter(rpm, tpm, clock=clock, sleep=clock.sleep), clock
+    return LocalRateLimiter(rpm, tpm, clock=clock, sleep=clock.sleep, window_s=window_s, margin=margin), clock
 
 
 def send_times(limiter: LocalRateLimiter, clock: FakeClock, costs: list[int]) -> list[float]:
@@ -51,22 +54,65 @@ def send_times(limiter: LocalRateLimiter, clock: FakeClock, costs: list[int]) ->
     return times
 
 
-def max_in_window(times: list[float], costs: list[int], width: float) -> int:
-    """The largest total cost sent in any half-open window [t, t + width)."""
+def max_in_window(times: list[float], costs: list[int], width: float, closed: bool = False) -> int:
+    """The largest total cost sent in any half-open window [t, t + width), or with ``closed``
+    in any closed one [t, t + width] (what a provider sees when two requests fall on its edges)."""
     best = 0
     for i, start in enumerate(times):
-        end = bisect.bisect_left(times, start + width - 1e-9)
+        end = (bisect.bisect_right(times, start + width + 1e-9) if closed
+               else bisect.bisect_left(times, start + width - 1e-9))
         best = max(best, sum(costs[i:end]))
     return best
 
 
 def test_pace_lowers_the_rate_by_the_burst() -> None:
-    pace = Pace.per_minute(600)
-    assert pace is not None and pace.burst == 10
-    assert pace.interval == pytest.approx(60 / 591)
-    single = Pace.per_minute(1)
+    pace = Pace.per_minute(600, margin=0)
+    assert pace is not None and (pace.budget, pace.burst) == (600, 10)
+    assert pace.interval == pytest.approx(60 / 590)
+    single = Pace.per_minute(1, margin=0)
     assert single is not None and (single.burst, single.interval) == (1, 60.0)
     assert Pace.per_minute(None) is None
+
+
+def test_pace_leaves_a_margin_by_default() -> None:
+    pace = Pace.per_minute(600)
+    assert pace is not None and (pace.budget, pace.burst) == (588, 9)  # 2% below 600
+    assert pace.interval == pytest.approx(60 / 579)
+    wider = Pace.per_minute(600, margin=0.1)
+    assert wider is not None and wider.budget == 540
+
+
+def test_a_short_window_holds_the_limit_pro_rata() -> None:
+    """A provider that counts 6000 rpm over 6-s windows takes 600 per window: 588 with the margin."""
+    pace = Pace.per_minute(6000, window_s=6.0)
+    assert pace is not None and (pace.budget, pace.burst) == (588, 9)
+    assert pace.interval == pytest.approx(6 / 579)
+    limiter, clock = local(6000, None, margin=0.02, window_s=6.0)
+    times = send_times(limiter, clock, [1] * 1500)
+    assert max_in_window(times, [1] * 1500, 6.0, closed=True) == 588
+
+
+@pytest.mark.parametrize("window_s, margin", [(0, 0.02), (61, 0.02), (math.nan, 0.02), (60, -0.1), (60, 0.5)])
+def test_bad_windows_and_margins_are_refused(window_s: float, margin: float) -> None:
+    with pytest.raises(ValueError, match="rate window|rate margin"):
+        LocalRateLimiter(60, None, window_s=window_s, margin=margin)
+
+
+def test_no_closed_minute_sees_more_than_rpm() -> None:
+    """The scale-out run that saw a 429: 600 rpm, a burst, then even spacing put 601 requests
+    into the closed minute [0 s, 60 s]. The schedule now keeps closed windows at the limit."""
+    limiter, clock = local(600, None)
+    times = send_times(limiter, clock, [1] * 900)
+    assert max_in_window(times, [1] * 900, 60.0, closed=True) == 600
+
+
+def test_the_margin_absorbs_late_arrivals() -> None:
+    """With the default 2% margin a window may stretch by over a second (requests that reach
+    the provider late, on a busy machine) and still hold no more than the limit."""
+    limiter, clock = local(600, None, margin=0.02)
+    times = send_times(limiter, clock, [1] * 1200)
+    assert max_in_window(times, [1] * 1200, 60.0, closed=True) == 588
+    assert max_in_window(times, [1] * 1200, 61.2, closed=True) <= 600
 
 
 @pytest.mark.parametrize("bad", [0, -5, 1.5, True, "60"])
@@ -84,16 +130,16 @@ def test_unlimited_never_waits() -> None:
     assert clock.sleeps == []
 
 
-def test_one_request_per_second_at_60_rpm() -> None:
-    limiter, clock = local(60, None)
-    assert send_times(limiter, clock, [1] * 5) == pytest.approx([0, 1, 2, 3, 4])
+def test_even_spacing_at_60_rpm() -> None:
+    limiter, clock = local(60, None)  # a burst of one, then 59 more in the closed minute
+    assert send_times(limiter, clock, [1] * 5) == pytest.approx([k * 60 / 59 for k in range(5)])
 
 
 def test_small_burst_then_even_spacing() -> None:
     limiter, clock = local(600, None)
     times = send_times(limiter, clock, [1] * 14)
     assert times[:10] == pytest.approx([0.0] * 10, abs=1e-9)
-    assert times[10:] == pytest.approx([60 / 591 * k for k in range(1, 5)])
+    assert times[10:] == pytest.approx([60 / 590 * k for k in range(1, 5)])
 
 
 def test_no_sliding_minute_sees_more_than_rpm() -> None:
@@ -112,10 +158,11 @@ def test_no_sliding_minute_sees_more_than_tpm() -> None:
 
 
 def test_both_limits_apply() -> None:
-    limiter, clock = local(60, 600)  # 1 request/s, 10 tokens/s with a 10-token burst
+    limiter, clock = local(60, 600)  # 59 requests/min after the first, 590 tokens/min after a 10-token burst
     times = send_times(limiter, clock, [1, 1, 30, 1])
     # the request limit paces the first three; the 30-token request leaves a debt that paces the last
-    assert times == pytest.approx([0, 1, 2, 1 + 21 * 60 / 591])
+    request, token = 60 / 59, 60 / 590
+    assert times == pytest.approx([0, request, 2 * request, request + 21 * token])
 
 
 def test_large_request_goes_at_once_when_idle() -> None:
@@ -123,13 +170,16 @@ def test_large_request_goes_at_once_when_idle() -> None:
     limiter.acquire(5000)
     assert clock.sleeps == []
     limiter.acquire(1)  # pays for the large one
-    assert clock.now - 1000.0 == pytest.approx(4901 * 60 / 5901)
+    assert clock.now - 1000.0 == pytest.approx(4901 * 60 / 5900)
 
 
 def test_request_larger_than_tpm_is_refused() -> None:
     limiter, _ = local(None, 1000)
-    with pytest.raises(RequestTooLargeError, match="1001 tokens exceeds the limit of 1000"):
+    with pytest.raises(RequestTooLargeError, match="1001 tokens exceeds the limit of 1000 tokens per minute"):
         limiter.acquire(1001)
+    short, _ = local(None, 1000, window_s=6.0)  # the provider takes 100 tokens per 6 s
+    with pytest.raises(RequestTooLargeError, match="101 tokens exceeds the limit of 100 tokens per 6 s window"):
+        short.acquire(101)
 
 
 @pytest.mark.parametrize("bad", [-1, 2.5, None, True])
@@ -158,7 +208,7 @@ def test_pause_restarts_without_a_burst() -> None:
     limiter.acquire(1)
     limiter.pause(5)
     times = send_times(limiter, clock, [1] * 3)
-    assert times == pytest.approx([5, 5 + 60 / 591, 5 + 2 * 60 / 591])
+    assert times == pytest.approx([5, 5 + 60 / 590, 5 + 2 * 60 / 590])
 
 
 def test_shorter_pause_does_not_shorten_a_longer_one() -> None:
@@ -178,10 +228,10 @@ def test_pause_arriving_while_a_caller_sleeps_holds_it_back() -> None:
 
 
 def test_threads_share_a_local_limiter() -> None:
-    limiter = LocalRateLimiter(1200, None)  # burst 20, then one per 60/1181 s
+    limiter = LocalRateLimiter(1200, None, margin=0)  # burst 20, then one per 60/1180 s
     stamps = run_threads(lambda: limiter, threads=6, each=7)
-    assert stamps[-1] - stamps[0] >= 22 * 60 / 1181 - 0.005
-    assert stamps[-1] - stamps[0] < 22 * 60 / 1181 + 1.0
+    assert stamps[-1] - stamps[0] >= 22 * 60 / 1180 - 0.005
+    assert stamps[-1] - stamps[0] < 22 * 60 / 1180 + 1.0
 
 
 def run_threads(make: Callable[[], object], threads: int, each: int) -> list[float]:
@@ -225,14 +275,14 @@ def redis_client() -> Iterator[redis.Redis]:
 
 
 RPM = 600
-INTERVAL = 60 / 591  # Pace.per_minute(600): burst 10
+BURST, INTERVAL = 9, 60 / 579  # Pace.per_minute(600) with the default 2% margin
 
 
 def test_redis_limit_is_shared_by_threads(redis_client: redis.Redis, redis_key: str) -> None:
     stamps = run_threads(lambda: RedisRateLimiter(redis_client, redis_key, RPM, None), threads=5, each=5)
     elapsed = stamps[-1] - stamps[0]
-    assert (25 - 10) * INTERVAL - 0.01 <= elapsed < (25 - 10) * INTERVAL + 1.0
-    assert max_in_window(stamps, [1] * 25, 1.0) <= 10 + math.ceil(1.0 / INTERVAL)
+    assert (25 - BURST) * INTERVAL - 0.01 <= elapsed < (25 - BURST) * INTERVAL + 1.0
+    assert max_in_window(stamps, [1] * 25, 1.0) <= BURST + math.ceil(1.0 / INTERVAL)
 
 
 def _process_worker(key: str, barrier: object, queue: object, each: int) -> None:
@@ -255,17 +305,18 @@ def test_redis_limit_is_shared_by_processes(redis_key: str) -> None:
         process.join(timeout=30)
         assert process.exitcode == 0
     elapsed = stamps[-1] - stamps[0]
-    assert (27 - 10) * INTERVAL - 0.01 <= elapsed < (27 - 10) * INTERVAL + 1.5
-    assert max_in_window(stamps, [1] * 27, 1.0) <= 10 + math.ceil(1.0 / INTERVAL)
+    assert (27 - BURST) * INTERVAL - 0.01 <= elapsed < (27 - BURST) * INTERVAL + 1.5
+    assert max_in_window(stamps, [1] * 27, 1.0) <= BURST + math.ceil(1.0 / INTERVAL)
 
 
 def test_redis_token_limit(redis_client: redis.Redis, redis_key: str) -> None:
-    limiter = RedisRateLimiter(redis_client, redis_key, None, 60_000)  # 1000-token burst
+    limiter = RedisRateLimiter(redis_client, redis_key, None, 60_000)  # budget 58,800: a 980-token burst
     started = time.monotonic()
     for _ in range(4):
         limiter.acquire(500)
     elapsed = time.monotonic() - started
-    assert 2 * 500 * 60 / 59_001 - 0.01 <= elapsed < 2 * 500 * 60 / 59_001 + 0.5
+    expected = (4 * 500 - 980) * 60 / (58_800 - 980)  # the fourth waits for what the burst does not cover
+    assert expected - 0.01 <= elapsed < expected + 0.5
 
 
 def test_redis_unlimited_does_not_wait(redis_client: redis.Redis, redis_key: str) -> None:

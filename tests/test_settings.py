@@ -30,6 +30,9 @@ def test_values_are_read_and_urls_lose_their_trailing_slash() -> None:
     assert (settings.label_studio_url, settings.basic_auth, settings.port) == ("http://ls:8080", ("u", "p"), 9191)
     assert (settings.predict_budget_s, settings.log_level, settings.redis_url) == (12.5, "DEBUG", "redis://r:6379/0")
     assert settings.label_studio_api_key == "ls-secret-token"
+    assert (settings.rate_window_s, settings.rate_margin) == (60.0, 0.02)
+    paced = Settings.from_env({"LSAGENT_RATE_WINDOW_S": "6", "LSAGENT_RATE_MARGIN": "0.05"})
+    assert (paced.rate_window_s, paced.rate_margin) == (6.0, 0.05)
     assert "ls-secret-token" not in repr(settings) and "basic_auth_pass" not in repr(settings)
 
 
@@ -41,6 +44,9 @@ def test_values_are_read_and_urls_lose_their_trailing_slash() -> None:
         ("LSAGENT_PREDICT_BUDGET_S", "soon", "LSAGENT_PREDICT_BUDGET_S must be a positive number"),
         ("LABEL_STUDIO_URL", "localhost:8080", "LABEL_STUDIO_URL must be an http(s) URL"),
         ("OPENAI_BASE_URL", "api.openai.com/v1", "OPENAI_BASE_URL must be an http(s) URL"),
+        ("LSAGENT_RATE_WINDOW_S", "120", "LSAGENT_RATE_WINDOW_S must be at most 60"),
+        ("LSAGENT_RATE_MARGIN", "0.5", "LSAGENT_RATE_MARGIN must be below 0.5"),
+        ("LSAGENT_RATE_MARGIN", "-0.1", "LSAGENT_RATE_MARGIN must be a positive number"),
     ],
 )
 def test_a_bad_value_is_a_start_up_error_naming_the_variable(name: str, value: str, words: str) -> None:

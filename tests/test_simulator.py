@@ -348,6 +348,22 @@ def test_rpm_limit_answers_429_with_retry_after(sim: SimulatorHandle) -> None:
     assert ask(sim, "ok").choices
 
 
+def test_rpm_holds_pro_rata_in_a_short_sliding_window(sim: SimulatorHandle) -> None:
+    """600 rpm over 1-s windows: 10 requests per second, strictly; the window slides."""
+    sim.configure(rpm=600, rpm_window_s=1.0, latency_ms=0)
+    started = time.monotonic()
+    for _ in range(10):
+        ask(sim, "ok")
+    with pytest.raises(openai.RateLimitError) as caught:
+        ask(sim, "ok")
+    assert "10 per 1 s" in caught.value.message
+    assert 0 < float(caught.value.response.headers["retry-after-ms"]) <= 1000
+    time.sleep(max(0.0, started + 1.05 - time.monotonic()))
+    assert ask(sim, "ok").choices  # the first request left the window
+    with pytest.raises(SimulatorError, match="rpm_window_s"):
+        sim.configure(rpm_window_s=0)
+
+
 def test_random_429s_are_retried_to_success(sim: SimulatorHandle) -> None:
     sim.configure(fault_429=0.5)
     with pytest.raises(openai.RateLimitError) as caught:

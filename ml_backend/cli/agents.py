@@ -94,6 +94,7 @@ def activate_command(agent: str, project: int, as_json: bool) -> None:
 def _summary(agent: dict[str, Any], full: bool = False) -> dict[str, Any]:
     shown = {key: agent.get(key) for key in ("model_version", "id", "name", "project", "created_at")}
     shown["model"] = agent["config"].get("model")
+    shown["endpoint"] = agent["config"].get("base_url") or "the service's OPENAI_BASE_URL"
     shown["config"] = agent["config"]
     if full:
         shown["instructions"] = agent.get("instructions")

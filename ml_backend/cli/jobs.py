@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any
 
 import click
@@ -111,27 +110,34 @@ class _Rate(ProgressColumn):
 
 
 def follow(service: Client, job: dict[str, Any], progress: bool) -> dict[str, Any]:
-    """Poll the job until it ends; with ``progress``, a live bar (done/total, rate, ETA,
-    errors, tokens, cost). Ctrl-C stops following, not the job."""
+    """Follow the job until it ends; with ``progress``, a live bar (done/total, rate, ETA,
+    errors, tokens, cost). While the service restarts, say so and keep waiting for it (the job
+    goes on), then resume the bar. Ctrl-C stops following, not the job."""
     if not progress:
-        while job["status"] not in FINAL:
-            time.sleep(POLL_S)
-            job = service.job(job["id"])
-        return job
+        return service.wait(job["id"], poll=POLL_S, on_waiting=_say_on_stderr)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), _Rate(),
                TimeRemainingColumn(), TextColumn("{task.fields[extra]}"))
     try:
         with Progress(*columns, console=console, transient=False) as bar:
             task = bar.add_task(f"job {job['id'][:8]}", total=None, extra="")
-            while True:
-                bar.update(task, total=job["total"] or None, completed=job["counts"]["done"], extra=_extra(job))
-                if job["status"] in FINAL:
-                    return job
-                time.sleep(POLL_S)
-                job = service.job(job["id"])
+
+            def show(current: dict[str, Any]) -> None:
+                bar.update(task, total=current["total"] or None, completed=current["counts"]["done"],
+                           extra=_extra(current))
+
+            def waiting(message: str) -> None:
+                bar.console.print(f"[yellow]{message}[/yellow]")
+                bar.update(task, extra="waiting for the lsagent service ...")
+
+            show(job)
+            return service.wait(job["id"], poll=POLL_S, on_progress=show, on_waiting=waiting)
     except KeyboardInterrupt:
         console.print(f"stopped following; the job goes on: lsagent jobs show {job['id']}")
         sys.exit(130)
+
+
+def _say_on_stderr(message: str) -> None:
+    click.echo(message, err=True)
 
 
 def _extra(job: dict[str, Any]) -> str:

@@ -4,8 +4,10 @@ Why pace on the client at all: a provider that is pushed past its limits answers
 rejected call still costs a round trip and a backoff. Both limiters here use GCRA (the generic
 cell rate algorithm, a token bucket kept as one "theoretical arrival time" per limit) with a
 small burst, so calls are spread evenly over the minute instead of firing a whole minute's
-budget at once. The steady rate is lowered by the burst so that a provider counting over a
-sliding 60-second window never sees more than its limit (see `Pace`).
+budget at once. The steady rate is lowered by the burst and by a margin (2% by default) so that
+a provider counting over a sliding window never sees more than its limit, even when requests
+reach it a little later or earlier than they were scheduled (see `Pace`). Providers that count
+over shorter windows than a minute (the limit pro rata) are kept to by a shorter `window_s`.
 
 A caller *reserves* its slot and then sleeps until it; reserving is one atomic step, which is
 what lets `RedisRateLimiter` share one budget among processes on any number of machines (a Lua
@@ -25,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 MINUTE = 60.0
+#: Share of the limit left unused, for requests that reach the provider later than scheduled.
+DEFAULT_MARGIN = 0.02
 _MICROS = 1_000_000
 
 
@@ -44,31 +48,49 @@ class RequestTooLargeError(ValueError):
 class Pace:
     """One per-minute limit as a GCRA schedule: one unit per `interval` s, `burst` units at once.
 
-    The burst is one second's worth of the limit (at least one unit). A unit-cost schedule lets
-    at most ``burst + 60 / interval - 1`` units into any 60-second window, so the interval is
-    ``60 / (limit - burst + 1)``: the window holds at most ``limit``. A request that costs more
-    than the burst waits until the bucket is full rather than being held back indefinitely,
-    so a window can exceed a token limit by at most that one request's excess over the burst.
+    The provider counts over a sliding window of `window_s` seconds (60 unless it enforces the
+    limit pro rata over shorter ones) and lets `limit * window_s / 60` units into any window.
+    We aim lower, at the `budget`: that less the `margin` (2% by default), which absorbs the
+    scheduling jitter between our clock and the provider's arrival times. The burst is a
+    sixtieth of the budget (one second's worth for a minute window; at least one unit). A
+    unit-cost schedule puts at most ``burst + window_s / interval`` units into any closed
+    window of `window_s`, so the interval is ``window_s / (budget - burst)``: the window holds
+    at most `budget`. A request that costs more than the burst waits until the bucket is full
+    rather than being held back indefinitely, so a window can exceed a token budget by at most
+    that one request's excess over the burst.
     """
 
     limit: int
     interval: float
     burst: int
+    budget: int
+    window_s: float = MINUTE
 
     @classmethod
-    def per_minute(cls, limit: int | None) -> Pace | None:
+    def per_minute(cls, limit: int | None, window_s: float = MINUTE, margin: float = DEFAULT_MARGIN) -> Pace | None:
         """The schedule for `limit` units per minute; None (no limit) for None."""
         if limit is None:
             return None
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ValueError(f"a per-minute limit must be a positive integer or None, got {limit!r}")
-        burst = max(1, limit // 60)
-        return cls(limit=limit, interval=MINUTE / (limit - burst + 1), burst=burst)
+        if not (math.isfinite(window_s) and 0 < window_s <= MINUTE):
+            raise ValueError(f"the rate window must be in (0, 60] seconds, got {window_s!r}")
+        if not (math.isfinite(margin) and 0 <= margin < 0.5):
+            raise ValueError(f"the rate margin must be in [0, 0.5), got {margin!r}")
+        budget = max(1, math.floor(limit * window_s / MINUTE * (1 - margin) + 1e-9))
+        burst = max(1, budget // 60)
+        return cls(limit=limit, interval=window_s / max(budget - burst, 1), burst=burst, budget=budget,
+                   window_s=window_s)
+
+    @property
+    def capacity(self) -> int:
+        """What the provider accepts in one window: a larger request could never be sent."""
+        return max(1, math.floor(self.limit * self.window_s / MINUTE + 1e-9))
 
     def reserve(self, tat: float, start: float, cost: int) -> tuple[float, float]:
         """Book `cost` units no earlier than `start`: (new arrival time, earliest send time)."""
-        new_tat = max(tat, start) + cost * self.interval
-        return new_tat, max(start, new_tat - max(self.burst, cost) * self.interval)
+        base = max(tat, start)
+        return base + cost * self.interval, max(start, base + (cost - max(self.burst, cost)) * self.interval)
 
     def after_pause(self, tat: float, until: float) -> float:
         """The arrival time that lets exactly one unit through at `until` and then paces."""
@@ -78,9 +100,10 @@ class Pace:
 def _check_tokens(tokens: int, pace: Pace | None) -> None:
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
         raise ValueError(f"tokens must be a non-negative integer, got {tokens!r}")
-    if pace is not None and tokens > pace.limit:
+    if pace is not None and tokens > pace.capacity:
+        per = "minute" if pace.window_s == MINUTE else f"{pace.window_s:g} s window"
         raise RequestTooLargeError(
-            f"a request of {tokens} tokens exceeds the limit of {pace.limit} tokens per minute; "
+            f"a request of {tokens} tokens exceeds the limit of {pace.capacity} tokens per {per}; "
             "shorten the prompt or max_tokens, or raise tokens_per_minute"
         )
 
@@ -101,9 +124,11 @@ class LocalRateLimiter:
         tpm: int | None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Any] = time.sleep,
+        window_s: float = MINUTE,
+        margin: float = DEFAULT_MARGIN,
     ) -> None:
-        self._requests = Pace.per_minute(rpm)
-        self._tokens = Pace.per_minute(tpm)
+        self._requests = Pace.per_minute(rpm, window_s, margin)
+        self._tokens = Pace.per_minute(tpm, window_s, margin)
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -211,11 +236,12 @@ class RedisRateLimiter:
     minute after it stops mattering, so an idle key costs nothing.
     """
 
-    def __init__(self, redis_client: Any, key: str, rpm: int | None, tpm: int | None) -> None:
+    def __init__(self, redis_client: Any, key: str, rpm: int | None, tpm: int | None, window_s: float = MINUTE,
+                 margin: float = DEFAULT_MARGIN) -> None:
         if not isinstance(key, str) or not key:
             raise ValueError("RedisRateLimiter needs a non-empty key naming the shared budget")
-        self._requests = Pace.per_minute(rpm)
-        self._tokens = Pace.per_minute(tpm)
+        self._requests = Pace.per_minute(rpm, window_s, margin)
+        self._tokens = Pace.per_minute(tpm, window_s, margin)
         self.key = key
         self._acquire_script = redis_client.register_script(_LUA_ACQUIRE)
         self._pause_script = redis_client.register_script(_LUA_PAUSE)

@@ -66,14 +66,29 @@ class Coordinator:
         self._start_failures: dict[int, tuple[int, float]] = {}
 
     def run(self) -> None:
-        """The thread's body: returns when the job ends, or at once if another coordinator has it."""
-        if not self.leases.try_acquire(self._lease, self.owner, self.options.lease_s):
+        """The thread's body: returns when the job ends, or when this process stops."""
+        if not self._stand_by():
             return
         try:
             with LeaseKeeper(self.leases, self._lease, self.owner, self.options.lease_s) as self._keeper:
                 self._run_holding_the_lease()
         finally:
             self.executor.forget(self.job_id)
+
+    def _stand_by(self) -> bool:
+        """Wait for the job's lease while another coordinator holds it, so that when that one
+        dies (even by SIGKILL) this one takes over as soon as its lease runs out, not at the next
+        janitor round. False when the job ended meanwhile or this process stops."""
+        next_look = time.monotonic() + self.options.lease_s
+        while not self.leases.try_acquire(self._lease, self.owner, self.options.lease_s):
+            if self.stopping.wait(self.options.poll_s):
+                return False
+            if time.monotonic() >= next_look:
+                job = self.store.get_job(self.job_id)
+                if job is None or job.status in FINAL:
+                    return False
+                next_look = time.monotonic() + self.options.lease_s
+        return True
 
     def _run_holding_the_lease(self) -> None:
         try:

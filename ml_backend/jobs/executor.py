@@ -127,6 +127,7 @@ class RQExecutor:
             RQ_FUNCTION,
             args=(job_id, index, list(task_ids), attempts, tasks),
             job_id=rq_id,
+            at_front=attempts > 0,  # a chunk taken back from a lost worker goes before the planned ones
             timeout=-1,  # a chunk may wait for room or for Label Studio; its lease, not RQ, decides
             result_ttl=600,
             failure_ttl=24 * 3600,
@@ -171,7 +172,8 @@ class RQExecutor:
         job = Job.fetch_many([rq_id], connection=self.redis)[0] if rq_id else None
         if job is None or job.get_status(refresh=False) != JobStatus.FAILED:
             return None
-        lines = (job.exc_info or "").strip().splitlines()
+        result = job.latest_result()
+        lines = ((result.exc_string if result is not None else None) or "").strip().splitlines()
         return lines[-1] if lines else "the RQ job failed"
 
     def forget(self, job_id: str) -> None:

@@ -5,6 +5,10 @@ With Redis (distributed mode) they are keys with a time to live, so a SIGKILLed 
 them when the TTL runs out. Without Redis every chunk runs inside the service, so leases are
 ``flock`` locks on files in the data directory (the kernel frees them when the holder dies,
 whatever killed it) and heartbeats are an in-process table.
+
+Every lease and heartbeat lives ``LSAGENT_LEASE_S`` and is renewed by its live holder
+(``LeaseKeeper``, the chunk heartbeat thread), never held for a fixed long time: that one
+setting bounds how long a dead holder's work waits to be taken over.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Built lazily (a new app starts no thread, so gunicorn can fork it): on the first jobs request,
 or on the first request of any kind when the store holds unfinished jobs, which is how a
 restarted service resumes them. A janitor re-checks every ``janitor_s`` for unfinished jobs
-without a live coordinator (another service process died) and takes them over.
+and starts a coordinator for each; one whose job another live process coordinates stands by for
+the job's lease, so it takes over within one lease of that process's death.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class JobManager:
             thread.start()  # under the lock: a second start() must see it alive
 
     def resume(self) -> int:
-        """Start a coordinator for every unfinished job (each runs only if its lease is free)."""
+        """Start a coordinator for every unfinished job (each waits for the job's lease)."""
         unfinished = [job.id for job in self.runtime.store.list_jobs() if job.status in UNFINISHED]
         for job_id in unfinished:
             self.start(job_id)

@@ -1,5 +1,9 @@
 """Knobs of the job machinery, read from the environment by the service and by every worker
-(they must agree on the queue name and the key prefix to work on the same jobs)."""
+(they must agree on the queue name and the key prefix to work on the same jobs).
+
+Every Redis key of a deployment carries its key prefix (leases, heartbeats, rate limits, RQ job
+ids), and the queue is named after the prefix unless ``LSAGENT_QUEUE`` says otherwise, so two
+deployments sharing a Redis share neither a budget nor a queue."""
 
 from __future__ import annotations
 
@@ -56,9 +60,10 @@ class JobOptions:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "JobOptions":
         env = os.environ if env is None else env
+        key_prefix = _name(env, "LSAGENT_KEY_PREFIX", cls.key_prefix)
         return cls(
-            queue=_name(env, "LSAGENT_QUEUE", cls.queue),
-            key_prefix=_name(env, "LSAGENT_KEY_PREFIX", cls.key_prefix),
+            queue=_name(env, "LSAGENT_QUEUE", key_prefix),
+            key_prefix=key_prefix,
             lease_s=_number(env, "LSAGENT_LEASE_S", cls.lease_s, 1.0),
             poll_s=_number(env, "LSAGENT_POLL_S", cls.poll_s, 0.05),
             push_batch=int(_number(env, "LSAGENT_PUSH_BATCH", cls.push_batch, 1)),

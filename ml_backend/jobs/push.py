@@ -1,8 +1,9 @@
 """Writing a job's finished predictions to Label Studio in bulk, exactly once.
 
 Label Studio does not de-duplicate predictions, and a bulk import that times out may or may not
-have been saved. So every batch is written under a lease on (project, model_version) and, inside
-it, Label Studio is first asked which of the batch's tasks already hold a prediction of this
+have been saved. So every batch is written under a lease on (project, model_version), as short
+as every other lease (``LSAGENT_LEASE_S``) and renewed while the write goes on, so a holder that
+dies (even by SIGKILL) frees it within one lease; inside it, Label Studio is first asked which of the batch's tasks already hold a prediction of this
 model_version: those are only marked pushed (with the existing prediction's id), the others are
 imported and then marked. A crash between import and marking, a re-run of the same tasks, or
 two jobs of one agent over the same tasks therefore never produce a second prediction.
@@ -15,15 +16,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from ml_backend.jobs.locks import Leases, acquire
+from ml_backend.jobs.locks import LeaseKeeper, Leases, acquire
 from ml_backend.runtime import Runtime
 from ml_backend.store import ItemRecord, JobRecord
 
 log = logging.getLogger(__name__)
-
-#: Longest a push may hold the (project, model_version) lease; a holder that dies frees it then.
-LEASE_S = 300.0
-WAIT_S = 30.0
 
 
 class PushBusy(RuntimeError):
@@ -49,22 +46,21 @@ def effective_batch(requested: int) -> int:
 
 
 def push_pending(runtime: Runtime, job: JobRecord, model_version: str, leases: Leases, owner: str,
-                 batch: int = 500) -> PushResult:
+                 lease_s: float, batch: int = 500) -> PushResult:
     """Push one batch (at most ``batch``) of the labeled, unpushed items of ``job``; an empty
     result when none is left. Raises ``LabelStudioUnavailable`` (or ``PushBusy``) with the
-    items left unpushed for a later call."""
+    items left unpushed for a later call. The lease lives ``lease_s`` unless renewed; waiting
+    up to one lease for it lets a dead holder's lease run out rather than fail the call."""
     batch = effective_batch(batch)
     result = PushResult()
     items = runtime.store.unpushed_items(job.id, limit=batch)
     if not items:
         return result
     name = f"push:{job.project}:{model_version}"
-    if not acquire(leases, name, owner, LEASE_S, WAIT_S):
+    if not acquire(leases, name, owner, lease_s, lease_s):
         raise PushBusy(f"predictions of {model_version} are being written by another process")
-    try:
+    with LeaseKeeper(leases, name, owner, lease_s):
         _push_batch(runtime, job, model_version, items, result)
-    finally:
-        leases.release(name, owner)
     return result
 
 

@@ -80,7 +80,7 @@ class Pusher:
             try:
                 while True:
                     result = push_pending(self.runtime, self.job, self.model_version, self.leases, self.owner,
-                                          self.options.push_batch)
+                                          self.options.lease_s, self.options.push_batch)
                     _log(self.job.id, result)
                     self._wrote = self._wrote or bool(result.imported or result.already_there)
                     if self._wrote:

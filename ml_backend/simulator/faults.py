@@ -8,13 +8,14 @@ same way. Directives in a task's text (``[[sim:500]]``...) fail that task every 
 from __future__ import annotations
 
 import collections
+import math
 import random
 import threading
 from typing import Any
 
 from ml_backend.simulator.options import SimulatorOptions
 
-WINDOW_S = 60.0
+MINUTE_S = 60.0
 TRANSPORT_FAULTS = ("429", "500", "timeout", "drop")
 CONTENT_FAULTS = ("malformed", "nul", "offlabel", "two-labels")
 _RATES = (("429", "fault_429"), ("500", "fault_500"), ("timeout", "fault_timeout"), ("drop", "fault_drop"),
@@ -45,7 +46,11 @@ class FaultDice:
 
 
 class RateWindow:
-    """Requests admitted in the last 60 s; beyond ``rpm`` the caller is told when to come back."""
+    """A strict sliding window: the requests admitted in the last ``window_s`` seconds; beyond
+    ``rpm`` pro rata (``rpm * window_s / 60``) the caller is told when a slot frees up.
+
+    A provider may count its per-minute limit over shorter windows than a minute; a short window
+    also lets a test cross many window boundaries in a few seconds."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -55,19 +60,28 @@ class RateWindow:
         with self._lock:
             self._times.clear()
 
-    def admit(self, now: float, rpm: int) -> float | None:
+    @staticmethod
+    def capacity(rpm: int, window_s: float) -> int:
+        """Requests admitted per window (0: no limit)."""
+        return max(1, math.floor(rpm * window_s / MINUTE_S + 1e-9)) if rpm > 0 else 0
+
+    def admit(self, now: float, rpm: int, window_s: float = MINUTE_S) -> float | None:
         """None if admitted (and counted), else the seconds until a slot frees up."""
+        limit = self.capacity(rpm, window_s)
         with self._lock:
-            while self._times and self._times[0] <= now - WINDOW_S:
-                self._times.popleft()
-            if rpm <= 0 or len(self._times) < rpm:
+            self._forget(now, window_s)
+            if limit == 0 or len(self._times) < limit:
                 self._times.append(now)
                 return None
-            return max(self._times[len(self._times) - rpm] + WINDOW_S - now, 0.001)
+            return max(self._times[len(self._times) - limit] + window_s - now, 0.001)
 
-    def used(self, now: float) -> int:
+    def used(self, now: float, window_s: float = MINUTE_S) -> int:
         with self._lock:
-            return sum(1 for moment in self._times if moment > now - WINDOW_S)
+            return sum(1 for moment in self._times if moment > now - window_s)
+
+    def _forget(self, now: float, window_s: float) -> None:
+        while self._times and self._times[0] <= now - window_s:
+            self._times.popleft()
 
 
 class Stats:

@@ -27,6 +27,7 @@ class SimulatorOptions:
     latency_ms: float = 200.0
     jitter_ms: float = 0.0
     rpm: int = 0
+    rpm_window_s: float = 60.0
     api_key: str | None = field(default=None, repr=False)
     fault_429: float = 0.0
     fault_500: float = 0.0
@@ -41,6 +42,8 @@ class SimulatorOptions:
         for name in ("latency_ms", "jitter_ms", "timeout_sleep_s", "rpm"):
             if getattr(self, name) < 0:
                 raise OptionsError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 < self.rpm_window_s <= 60:
+            raise OptionsError(f"rpm_window_s must be in (0, 60], got {self.rpm_window_s}")
         for name in FAULT_FIELDS:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise OptionsError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
@@ -94,6 +97,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--latency-ms", type=float, default=200.0, help="simulated latency per answer")
     parser.add_argument("--jitter-ms", type=float, default=0.0, help="latency varies uniformly by +- this")
     parser.add_argument("--rpm", type=int, default=0, help="requests per minute before 429 (0 = unlimited)")
+    parser.add_argument("--rpm-window-s", type=float, default=60.0,
+                        help="the rpm limit holds pro rata in every sliding window of this many seconds (default 60)")
     parser.add_argument("--api-key", default=os.environ.get(API_KEY_ENV),
                         help=f"required bearer key (default: ${API_KEY_ENV}; unset = any non-empty key)")
     for flag, what in (("429", "429 rate limited"), ("500", "500 server error"),

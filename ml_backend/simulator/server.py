@@ -205,10 +205,11 @@ class _Handler(BaseHTTPRequestHandler):
             raise bad(str(exc), "messages") from None
         prompt_tokens = count_prompt_tokens(request.messages)
         check_context(request, prompt_tokens)
-        wait = self.server.state.window.admit(time.monotonic(), options.rpm)
+        wait = self.server.state.window.admit(time.monotonic(), options.rpm, options.rpm_window_s)
         if wait is not None:
             raise ApiError(429, f"Rate limit reached for requests on {request.model.name} (simulated): Limit "
-                           f"{options.rpm} / min. Please try again in {wait:.3f}s.", type="requests",
+                           f"{options.rpm} / min, {RateWindow.capacity(options.rpm, options.rpm_window_s)} per "
+                           f"{options.rpm_window_s:g} s. Please try again in {wait:.3f}s.", type="requests",
                            code="rate_limit_exceeded", headers=_retry(wait))
         return request, directives, prompt_tokens
 
@@ -298,5 +299,6 @@ def _retry(wait: float) -> dict[str, str]:
 def _limit_headers(state: SimulatorState, options: SimulatorOptions) -> dict[str, str]:
     if options.rpm <= 0:
         return {}
-    remaining = max(options.rpm - state.window.used(time.monotonic()), 0)
+    capacity = RateWindow.capacity(options.rpm, options.rpm_window_s)
+    remaining = max(capacity - state.window.used(time.monotonic(), options.rpm_window_s), 0)
     return {"x-ratelimit-limit-requests": str(options.rpm), "x-ratelimit-remaining-requests": str(remaining)}

@@ -118,12 +118,16 @@ class Children:
         raise DemoError(f"the lsagent service did not answer {url}/health within {SERVICE_TIMEOUT_S:.0f} s; "
                         f"see {log}")
 
-    def simulator(self, latency_ms: float, api_key: str) -> str:
-        """The LLM simulator, in this process; returns its OpenAI base URL."""
+    def simulator(self, latency_ms: float, api_key: str, port: int = 0) -> str:
+        """The LLM simulator, in this process, on ``port`` if it is free (else any); returns its
+        OpenAI base URL."""
         from ml_backend.simulator import SimulatorOptions, serve
 
         options = SimulatorOptions(seed=0, latency_ms=latency_ms, jitter_ms=latency_ms / 3, api_key=api_key)
-        simulator = serve("127.0.0.1", 0, options)
+        try:
+            simulator = serve("127.0.0.1", port, options)
+        except OSError:
+            simulator = serve("127.0.0.1", 0, options)
         self._add("the LLM simulator", simulator.stop, lambda: True)
         return simulator.url
 

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ml_backend.cli.jobs import follow
 from ml_backend.cli.output import console
@@ -112,7 +113,7 @@ def _start(children: Children, venv: Path, data_dir: Path, options: DemoOptions)
     if llm:
         say(f"LLM: the endpoint of OPENAI_BASE_URL, {llm} (key from OPENAI_API_KEY)")
     else:
-        sim_url = children.simulator(options.sim_latency_ms, SIMULATOR_KEY)
+        sim_url = children.simulator(options.sim_latency_ms, SIMULATOR_KEY, _previous_simulator_port(data_dir))
         environment.update(OPENAI_BASE_URL=sim_url, OPENAI_API_KEY=SIMULATOR_KEY)
         say(f"LLM: the lsagent SIMULATOR at {sim_url}, not a real model: it reads sentiment with a "
             "hand-written lexicon and answers with realistic log-probabilities. "
@@ -121,6 +122,17 @@ def _start(children: Children, venv: Path, data_dir: Path, options: DemoOptions)
         "jobs run in the service process)")
     service_url = children.service(options.port, environment)
     return {"label_studio": ls_url, "service": service_url, "llm": llm or environment["OPENAI_BASE_URL"]}
+
+
+def _previous_simulator_port(data_dir: Path) -> int:
+    """The port the last run's simulator had (0: none). An agent keeps the endpoint it was
+    registered with, so the simulator comes back there and a rerun reuses the same agent."""
+    try:
+        llm = json.loads((data_dir / "demo.json").read_text(encoding="utf-8")).get("llm") or ""
+    except (OSError, ValueError, AttributeError):
+        return 0
+    parts = urlsplit(llm)
+    return parts.port or 0 if parts.hostname == "127.0.0.1" else 0
 
 
 def _workflow(urls: dict[str, str], options: DemoOptions) -> dict[str, Any]:

@@ -37,6 +37,7 @@ def create_agent() -> tuple[Response, int]:
     options = {field: body.data[field] for field in CONFIG_FIELDS if body.data.get(field) is not None}
     config = ModelConfig.model_validate({"model": model, **options}, strict=True)
     runtime = state().runtime
+    config = runtime.fixed_endpoint(config)
     runtime.check_endpoint(config)  # before anything is read or called: a refused key is never sent
     label_config = _label_config(project)
     record, created = agents.register(
