@@ -1,37 +1,19 @@
 """Service settings, read once from the environment.
 
 The variable names are those label-studio-ml backends use, so a Label Studio team deploys this
-service like any other backend.
+service like any other backend. The job machinery's knobs are ``jobs`` (see ``JobOptions``),
+read here too, so that one call reads the whole environment and one bad value stops the start.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
 
-
-def _number(env: Mapping[str, str], name: str, default: float, kind: type = int) -> Any:
-    """A positive number from the environment, or a start-up error that names the variable."""
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        value = None
-    if value is None or value <= 0:
-        noun = "a positive integer" if kind is int else "a positive number"
-        raise ValueError(f"environment variable {name} must be {noun}, got {raw!r}")
-    return value
-
-
-def _url(env: Mapping[str, str], name: str) -> str | None:
-    raw = (env.get(name) or "").strip().rstrip("/")
-    if raw and not raw.startswith(("http://", "https://")):
-        raise ValueError(f"environment variable {name} must be an http(s) URL such as http://localhost:8080")
-    return raw or None
+from ml_backend.environment import number, url
+from ml_backend.jobs.options import JobOptions
 
 
 @dataclass(frozen=True)
@@ -50,7 +32,7 @@ class Settings:
     threads: int = 8
     predict_budget_s: float = 80.0
     webhook_max_bytes: int = 1_000_000
-    chunk_size: int = 100
+    jobs: JobOptions = field(default_factory=JobOptions)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -59,19 +41,19 @@ class Settings:
         return cls(
             data_dir=data_dir,
             database_url=env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'lsagent.sqlite3'}",
-            label_studio_url=_url(env, "LABEL_STUDIO_URL"),
+            label_studio_url=url(env, "LABEL_STUDIO_URL"),
             label_studio_api_key=env.get("LABEL_STUDIO_API_KEY") or None,
             basic_auth_user=env.get("BASIC_AUTH_USER") or None,
             basic_auth_pass=env.get("BASIC_AUTH_PASS") or None,
             redis_url=env.get("REDIS_URL") or None,
-            openai_base_url=_url(env, "OPENAI_BASE_URL"),
+            openai_base_url=url(env, "OPENAI_BASE_URL"),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
-            port=_number(env, "PORT", 9090),
-            workers=_number(env, "WORKERS", 1),
-            threads=_number(env, "THREADS", 8),
-            predict_budget_s=_number(env, "LSAGENT_PREDICT_BUDGET_S", 80.0, float),
-            webhook_max_bytes=_number(env, "LSAGENT_WEBHOOK_MAX_BYTES", 1_000_000),
-            chunk_size=_number(env, "LSAGENT_CHUNK_SIZE", 100),
+            port=number(env, "PORT", 9090, 1),
+            workers=number(env, "WORKERS", 1, 1),
+            threads=number(env, "THREADS", 8, 1),
+            predict_budget_s=number(env, "LSAGENT_PREDICT_BUDGET_S", 80.0, 1.0),
+            webhook_max_bytes=number(env, "LSAGENT_WEBHOOK_MAX_BYTES", 1_000_000, 1),
+            jobs=JobOptions.from_env(env),
         )
 
     @property
