@@ -136,6 +136,7 @@ def demos() -> Iterator[list[Demo]]:
         demo.kill()
 
 
+@pytest.mark.integration  # starts servers or several processes: too slow for the fast tier
 def test_main_job_in_a_fresh_clone(clone: Path, tmp_path: Path, demos: list[Demo]) -> None:
     where = subprocess.run([".venv/bin/python", "-c", "import ml_backend; print(ml_backend.__file__)"], cwd=clone,
                            env={**os.environ, "PYTHONPATH": str(clone)}, capture_output=True, text=True, check=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,7 +20,7 @@ from rq import Queue, Worker
 from tests.jobs_support import assert_exactly_once, new_project, register, texts, wait_for
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-LSAGENT = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "lsagent"
+LSAGENT = Path(sys.executable).with_name("lsagent")  # the one installed with the interpreter running the tests
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from ml_backend.store import Store
 from sync.server import free_port
 from tests.jobs_support import assert_exactly_once, new_project, texts, wait_for
 
-LSAGENT = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "lsagent"
+LSAGENT = Path(sys.executable).with_name("lsagent")  # the one installed with the interpreter running the tests
 
 
 @pytest.fixture
