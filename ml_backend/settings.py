@@ -35,7 +35,7 @@ class Settings:
     jobs: JobOptions = field(default_factory=JobOptions)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         data_dir = Path(env.get("LSAGENT_DATA_DIR") or Path.home() / ".lsagent")
         return cls(

@@ -35,7 +35,7 @@ Label Studio as one page."""
     chunk_size: int = 100
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "JobOptions":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> JobOptions:
         env = os.environ if env is None else env
         return cls(
             queue=name(env, "LSAGENT_QUEUE", cls.queue),
