@@ -86,3 +86,26 @@ def test_errors_exit_non_zero_with_the_reason(service: Any, label_studio: Any) -
     assert cancel.exit_code == 1 and "only a queued or running job can be cancelled" in text(cancel)
     missing = run("jobs", "show", "nope")
     assert missing.exit_code == 1 and "no job 'nope'" in text(missing)
+
+
+def log_tracebacks(label_studio: Any) -> int:
+    return label_studio.log_path.read_text(errors="replace").count("Traceback")
+
+
+def test_listing_the_jobs_of_a_project_that_does_not_exist_says_so(service: Any, label_studio: Any) -> None:
+    before = log_tracebacks(label_studio)
+    result = run("jobs", "list", "--project", "999999")
+    assert result.exit_code == 1
+    assert "project 999999 does not exist in Label Studio" in text(result)
+    project, _ = new_project(label_studio, texts(1))
+    assert one_json(run("jobs", "list", "--project", str(project), "--json")) == {"jobs": []}  # exists, no jobs
+    assert log_tracebacks(label_studio) == before  # asked without a 404 in Label Studio's log
+
+
+def test_a_subset_naming_tasks_the_project_lacks_is_refused_naming_them(service: Any, label_studio: Any) -> None:
+    project, task_ids = new_project(label_studio, texts(2))
+    agent = register(service, project)
+    result = run("jobs", "run", "--agent", agent["id"], "--subset", f"ids:{task_ids[0]},99999998,99999999")
+    assert result.exit_code == 1
+    assert f"project {project} has no tasks 99999998, 99999999" in text(result)
+    assert service.runtime.store.list_jobs(project) == []  # nothing was started
