@@ -4,6 +4,7 @@ simulator): with ``--json`` every command prints exactly one JSON document."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -74,6 +75,12 @@ def test_run_prints_the_id_and_wait_shows_progress_then_summary(service: Any, la
     shown = text(followed)
     assert f"model_version set to {agent['model_version']}" in shown
     assert "outcomes: done 12" in shown and "labels (sentiment):" in shown and "12/12" in shown
+    # not a terminal: whole progress lines, no bar redrawn with control characters or cut to 80 columns
+    lines = [line for line in followed.output.splitlines() if line.startswith("job ") and " done · " in line]
+    assert lines and "12/12 done · done · errors 0 · tokens" in lines[-1] and lines[-1].endswith("$0.0000")
+    assert "\x1b" not in followed.output and "━" not in followed.output
+    whole = re.compile(r"job [0-9a-f]{8}: \d+/(\d+|\?) done · \w+ · errors \d+ · tokens [\d,]+/[\d,]+ · \$\d+\.\d{4}")
+    assert all(whole.fullmatch(line) for line in lines), lines  # none cut to the width of a bar
 
 
 def test_errors_exit_non_zero_with_the_reason(service: Any, label_studio: Any) -> None:

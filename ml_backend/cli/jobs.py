@@ -17,6 +17,7 @@ from ml_backend.client import Client
 
 FINAL = ("done", "failed", "cancelled")
 POLL_S = 0.5
+LINE_EVERY_S = 5.0  # progress lines without a terminal
 PROJECT_OPTION = click.option(
     "--project", type=click.IntRange(1), help="Another project with the same labels (default: the agent's)."
 )
@@ -117,6 +118,8 @@ def follow(service: Client, job: dict[str, Any], progress: bool) -> dict[str, An
             time.sleep(POLL_S)
             job = service.job(job["id"])
         return job
+    if not console.is_terminal:
+        return _follow_in_lines(service, job)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), _Rate(),
                TimeRemainingColumn(), TextColumn("{task.fields[extra]}"))
     try:
@@ -131,6 +134,23 @@ def follow(service: Client, job: dict[str, Any], progress: bool) -> dict[str, An
     except KeyboardInterrupt:
         console.print(f"stopped following; the job goes on: lsagent jobs show {job['id']}")
         sys.exit(130)
+
+
+def _follow_in_lines(service: Client, job: dict[str, Any]) -> dict[str, Any]:
+    """Progress for a log or a pipe: a whole line whenever the count moves (at most every
+    ``LINE_EVERY_S``), never a bar cut to 80 columns and redrawn with control characters."""
+    shown, last = None, 0.0
+    while True:
+        done = (job["counts"]["done"], job["status"])
+        if done != shown and (job["status"] in FINAL or time.monotonic() - last >= LINE_EVERY_S):
+            total = job["total"] if job["total"] is not None else "?"
+            console.print(f"job {job['id'][:8]}: {job['counts']['done']}/{total} done · {_extra(job)}",
+                          highlight=False, soft_wrap=True)
+            shown, last = done, time.monotonic()
+        if job["status"] in FINAL:
+            return job
+        time.sleep(POLL_S)
+        job = service.job(job["id"])
 
 
 def _extra(job: dict[str, Any]) -> str:
