@@ -118,11 +118,11 @@ def follow(service: Client, job: dict[str, Any], progress: bool) -> dict[str, An
             time.sleep(POLL_S)
             job = service.job(job["id"])
         return job
-    if not console.is_terminal:
-        return _follow_in_lines(service, job)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), _Rate(),
                TimeRemainingColumn(), TextColumn("{task.fields[extra]}"))
     try:
+        if not console.is_terminal:
+            return _follow_in_lines(service, job)
         with Progress(*columns, console=console, transient=False) as bar:
             task = bar.add_task(f"job {job['id'][:8]}", total=None, extra="")
             while True:
