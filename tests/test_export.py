@@ -6,6 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -94,3 +98,18 @@ def test_bad_export_requests(service: Any, job: Job) -> None:
     with pytest.raises(ServiceError, match="no job 'gone'") as missing:
         client.export("gone")
     assert missing.value.status == 404
+
+
+def test_export_into_a_closed_pipe_ends_quietly(service: Any, job: Job) -> None:
+    """``lsagent export ... | head -1``: the reader is gone before the rows come; no traceback.
+    The read end is closed before the command starts, so every write meets a broken pipe."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([str(Path(sys.executable).with_name("lsagent")), "export", "--job", job.id],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60,
+                              env={**os.environ, "LSAGENT_URL": service.url})
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""
+    assert done.returncode == 1  # click's answer to a broken pipe; a shell pipeline reports head's status
