@@ -51,3 +51,8 @@ def test_long_installs_say_what_they_do_and_how_long() -> None:
     for index in installs:
         said = [line for line in lines[max(0, index - 4):index] if line.strip().startswith("say ")]
         assert said and re.search(r"\d+(-\d+)? minutes", said[-1]), lines[index]
+
+
+def test_every_job_knob_is_documented() -> None:
+    knobs = set(re.findall(r'"(LSAGENT_[A-Z_]+)"', (ROOT / "ml_backend" / "jobs" / "options.py").read_text()))
+    assert len(knobs) >= 10 and not [knob for knob in sorted(knobs) if f"`{knob}`" not in README]
