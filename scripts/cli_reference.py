@@ -43,8 +43,10 @@ def _commands(command: click.Command, context: click.Context) -> Iterator[tuple[
 def reference() -> str:
     """The markdown between the markers: one section per command with its help, verbatim."""
     parts = [START]
+    home = str(Path.home())
     for path, text in _commands(main, _context(main, "lsagent", None)):
-        parts += [f"#### `{path}`", "", "```text", text.rstrip(), "```", ""]
+        # a default under the home directory reads the same for every reader
+        parts += [f"#### `{path}`", "", "```text", text.rstrip().replace(home, "~"), "```", ""]
     parts.append(END)
     return "\n".join(parts)
 
