@@ -29,6 +29,8 @@ Measured with label-studio 1.23.2:
 
 from __future__ import annotations
 
+from typing import Any
+
 from label_studio_sdk.client import LabelStudio
 
 from sync.client import check_url, guarded
@@ -45,7 +47,8 @@ def create_project(client: LabelStudio, title: str, label_config: str) -> int:
 @guarded
 def project_exists(client: LabelStudio, project: int) -> bool:
     """Whether Label Studio holds the project (and the key may see it), without a 404."""
-    return any(int(found.id) == project for found in client.projects.list(ids=str(project), page_size=1).items or [])
+    page: list[Any] | None = client.projects.list(ids=str(project), page_size=1).items
+    return any(found.id == project for found in page or ())
 
 
 @guarded

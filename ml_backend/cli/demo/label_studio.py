@@ -30,8 +30,8 @@ def ensure_project(client: LabelStudio, title: str, label_config: str) -> tuple[
     """The project with this exact title (the oldest if several), else a new one: (id, created)."""
     # the first page only: the SDK's pager asks for a page past the last, a traceback in Label Studio's log
     with translated_errors():
-        found = client.projects.list(title=title, page_size=100).items or []
-    same = sorted(int(project.id) for project in found if project.title == title)
+        page: list[Any] | None = client.projects.list(title=title, page_size=100).items
+    same = sorted(int(project.id) for project in page or () if project.id is not None and project.title == title)
     if same:
         return same[0], False
     project = create_project(client, title, label_config)
