@@ -485,3 +485,17 @@ def test_options_validate_and_parse_from_flags() -> None:
     values = {key: value for key, value in context.params.items() if key not in ("host", "port")}
     options = options_from_values(values)
     assert (options.rpm, options.fault_drop, options.logprobs) == (60, 0.1, False)
+
+
+def test_lsagent_simulator_help_is_click_style_with_defaults() -> None:
+    from click.testing import CliRunner
+
+    from ml_backend.cli import main
+
+    shown = CliRunner().invoke(main, ["simulator", "--help"], prog_name="lsagent", terminal_width=200)
+    assert shown.exit_code == 0 and shown.output.startswith("Usage: lsagent simulator [OPTIONS]")
+    for option, default in (("--port", "8089"), ("--latency-ms", "200.0"), ("--fault-429", "0.0"),
+                            ("--timeout-sleep-s", "30.0")):
+        line = next(line for line in shown.output.splitlines() if line.strip().startswith(option))
+        assert f"[default: {default}" in line, line
+    assert "env var: LSAGENT_SIM_API_KEY" in shown.output
