@@ -15,8 +15,8 @@ import pytest
 from ml_backend.engine.labeling import parse_label_config
 from ml_backend.engine.prompts import build_template, render_messages
 from ml_backend.simulator import lexicon
-from ml_backend.simulator.logprobs import pieces
 from ml_backend.simulator.cli import options_from_values, simulator_command
+from ml_backend.simulator.logprobs import pieces
 from ml_backend.simulator.options import OptionsError, SimulatorOptions
 from ml_backend.simulator.prompt import controls_from_prompt
 from tests.fixtures.simulator import SimulatorError, SimulatorHandle
