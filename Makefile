@@ -1,6 +1,6 @@
 SHELL := /bin/bash
 
-.PHONY: setup demo test bench screenshots
+.PHONY: setup demo test test-fast lint bench cli-reference screenshots
 
 setup:
 	bash scripts/setup.sh
@@ -9,12 +9,30 @@ setup:
 demo: setup
 	.venv/bin/lsagent demo $(DEMO_ARGS)
 
+# Both tiers, the fast one first: a broken unit fails in seconds, before any service starts.
 test:
 	bash scripts/setup.sh --services
-	.venv/bin/pytest
+	.venv/bin/pytest -m "not integration"
+	.venv/bin/pytest -m integration
+
+# No Label Studio, Redis or PostgreSQL needed.
+test-fast:
+	bash scripts/setup.sh --project
+	.venv/bin/pytest -m "not integration"
+
+lint:
+	bash scripts/setup.sh --project
+	.venv/bin/ruff check .
+	.venv/bin/mypy
+
+# The README's CLI reference, written from the commands' own --help.
+cli-reference:
+	bash scripts/setup.sh --project
+	.venv/bin/python scripts/cli_reference.py --write README.md
 
 # Benchmarks (not tests): their figures are in the README.
 bench: setup
+	.venv/bin/python benchmarks/bench_cli.py
 	.venv/bin/python benchmarks/bench_predict.py
 	.venv/bin/python benchmarks/bench_jobs.py
 

@@ -112,8 +112,6 @@ class Runtime:
         window, margin = self.settings.rate_window_s, self.settings.rate_margin
         connection = self.redis()
         if connection is not None and key:
-            from ml_backend.jobs.options import JobOptions
-
-            prefix = JobOptions.from_env().key_prefix
+            prefix = self.settings.jobs.key_prefix
             return RedisRateLimiter(connection, f"{prefix}:ratelimit:{key}", rpm, tpm, window, margin)
         return LocalRateLimiter(rpm, tpm, window_s=window, margin=margin)

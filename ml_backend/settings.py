@@ -1,50 +1,31 @@
 """Service settings, read once from the environment.
 
 The variable names are those label-studio-ml backends use, so a Label Studio team deploys this
-service like any other backend.
+service like any other backend. The job machinery's knobs are ``jobs`` (see ``JobOptions``),
+read here too, so that one call reads the whole environment and one bad value stops the start.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
 
-from ml_backend.engine.endpoints import BASE_URLS_VAR, KEY_PATTERNS_VAR, DEFAULT_KEY_PATTERNS, EndpointPolicy
+from ml_backend.engine.endpoints import BASE_URLS_VAR, DEFAULT_KEY_PATTERNS, KEY_PATTERNS_VAR, EndpointPolicy
 from ml_backend.engine.endpoints import allowed_base_urls, key_patterns
-
-
-def _number(env: Mapping[str, str], name: str, default: float, kind: type = int) -> Any:
-    """A positive number from the environment, or a start-up error that names the variable."""
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        value = None
-    if value is None or value <= 0:
-        noun = "a positive integer" if kind is int else "a positive number"
-        raise ValueError(f"environment variable {name} must be {noun}, got {raw!r}")
-    return value
+from ml_backend.environment import number, url
+from ml_backend.jobs.options import JobOptions
 
 
 def _bounded(env: Mapping[str, str], name: str, default: float, most: float, exclusive: bool = False) -> float:
     """A positive number up to ``most`` (below it with ``exclusive``): the rate limiter's window
     (a provider counts over at most a minute) and margin (a share of the limit)."""
-    value = _number(env, name, default, float)
-    if value > most or (exclusive and value == most):
-        raise ValueError(f"environment variable {name} must be {'below' if exclusive else 'at most'} {most:g}, "
-                         f"got {env.get(name)!r}")
+    value = number(env, name, default, 0.0)
+    if value <= 0 or value > most or (exclusive and value == most):
+        raise ValueError(f"environment variable {name} must be above 0 and {'below' if exclusive else 'at most'} "
+                         f"{most:g}, got {env.get(name)!r}")
     return value
-
-
-def _url(env: Mapping[str, str], name: str) -> str | None:
-    raw = (env.get(name) or "").strip().rstrip("/")
-    if raw and not raw.startswith(("http://", "https://")):
-        raise ValueError(f"environment variable {name} must be an http(s) URL such as http://localhost:8080")
-    return raw or None
 
 
 @dataclass(frozen=True)
@@ -63,10 +44,12 @@ class Settings:
     threads: int = 8
     predict_budget_s: float = 80.0
     webhook_max_bytes: int = 1_000_000
-    chunk_size: int = 100
     pool_idle_s: float = 30.0
     api_key_vars: tuple[str, ...] = DEFAULT_KEY_PATTERNS
     allowed_base_urls: tuple[str, ...] = ()
+    rate_window_s: float = 60.0
+    rate_margin: float = 0.02
+    jobs: JobOptions = field(default_factory=JobOptions)
 
     def __post_init__(self) -> None:
         """Half a basic-auth pair would leave every route open while looking protected: refuse it."""
@@ -75,30 +58,28 @@ class Settings:
                               else ("BASIC_AUTH_PASS", "BASIC_AUTH_USER"))
             raise ValueError(f"{given} is set but {missing} is empty: set both to protect the service, "
                              "or neither to run it open (for a service on loopback only)")
-    rate_window_s: float = 60.0
-    rate_margin: float = 0.02
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         data_dir = Path(env.get("LSAGENT_DATA_DIR") or Path.home() / ".lsagent")
         return cls(
             data_dir=data_dir,
             database_url=env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'lsagent.sqlite3'}",
-            label_studio_url=_url(env, "LABEL_STUDIO_URL"),
+            label_studio_url=url(env, "LABEL_STUDIO_URL"),
             label_studio_api_key=env.get("LABEL_STUDIO_API_KEY") or None,
             basic_auth_user=env.get("BASIC_AUTH_USER") or None,
             basic_auth_pass=env.get("BASIC_AUTH_PASS") or None,
             redis_url=env.get("REDIS_URL") or None,
-            openai_base_url=_url(env, "OPENAI_BASE_URL"),
+            openai_base_url=url(env, "OPENAI_BASE_URL"),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
-            port=_number(env, "PORT", 9090),
-            workers=_number(env, "WORKERS", 1),
-            threads=_number(env, "THREADS", 8),
-            predict_budget_s=_number(env, "LSAGENT_PREDICT_BUDGET_S", 80.0, float),
-            webhook_max_bytes=_number(env, "LSAGENT_WEBHOOK_MAX_BYTES", 1_000_000),
-            chunk_size=_number(env, "LSAGENT_CHUNK_SIZE", 100),
-            pool_idle_s=_number(env, "LSAGENT_POOL_IDLE_S", 30.0, float),
+            port=number(env, "PORT", 9090, 1),
+            workers=number(env, "WORKERS", 1, 1),
+            threads=number(env, "THREADS", 8, 1),
+            predict_budget_s=number(env, "LSAGENT_PREDICT_BUDGET_S", 80.0, 1.0),
+            webhook_max_bytes=number(env, "LSAGENT_WEBHOOK_MAX_BYTES", 1_000_000, 1),
+            jobs=JobOptions.from_env(env),
+            pool_idle_s=number(env, "LSAGENT_POOL_IDLE_S", 30.0, 0.0),
             api_key_vars=key_patterns(env.get(KEY_PATTERNS_VAR)),
             allowed_base_urls=allowed_base_urls(env.get(BASE_URLS_VAR)),
             rate_window_s=_bounded(env, "LSAGENT_RATE_WINDOW_S", 60.0, 60.0),

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up: the project virtualenv, Label Studio in its own virtualenv, and the
 # services the scale-out mode and the tests use. Safe to run again: it reuses what exists.
+#   --project   only the project virtualenv (enough for `make lint` and `make test-fast`)
+#   --services  also start Redis and PostgreSQL and install Chromium (what `make test` needs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,14 +19,15 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 if [ ! -f .venv/.installed ] || [ requirements.txt -nt .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
-  say "installing the project and its pinned requirements"
+  say "installing the project and its pinned requirements into .venv (about 1-2 minutes the first time)"
   .venv/bin/pip install "${PIP_FLAGS[@]}" -r requirements.txt
   .venv/bin/pip install "${PIP_FLAGS[@]}" --no-deps -e .
   touch .venv/.installed
 fi
+[ "${1:-}" = "--project" ] && exit 0
 
 if [ ! -f "$LS_VENV/.installed" ]; then
-  say "installing Label Studio $LS_VERSION in its own virtualenv ($LS_VENV)"
+  say "installing Label Studio $LS_VERSION in its own virtualenv ($LS_VENV; about 1 GB, 2-5 minutes the first time)"
   mkdir -p "$LSAGENT_HOME"
   "$PYTHON" -m venv "$LS_VENV"
   "$LS_VENV/bin/pip" install "${PIP_FLAGS[@]}" "label-studio==$LS_VERSION"
@@ -47,7 +50,7 @@ if [ "${1:-}" = "--services" ]; then
     sleep 1
   done
   if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-    say "installing Chromium and its driver (tests render the report and drive Label Studio's web app in it)"
+    say "installing Chromium and its driver with apt (tests render the report and drive Label Studio's web app in it; about 1-2 minutes)"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
   fi
 fi

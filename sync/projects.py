@@ -21,9 +21,15 @@ Measured with label-studio 1.23.2:
   prediction of the backend's model_version are skipped. The SDK call is
   ``client.actions.create(id="retrieve_tasks_predictions", project=p, selected_items={...})``,
   which drops the body; ``client.actions.with_raw_response.create`` keeps it.
+- ``GET /api/projects/<id>`` for a project that does not exist logs a traceback in Label Studio's
+  log, and so does a page past the last one: the SDK's pager asks for the next page after any
+  non-empty one. ``GET /api/projects/?ids=<id>`` answers an empty page cleanly, so existence is
+  asked that way, reading the first page only.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from label_studio_sdk.client import LabelStudio
 
@@ -36,6 +42,13 @@ RETRIEVE_TIMEOUT = 150.0
 def create_project(client: LabelStudio, title: str, label_config: str) -> int:
     """A new project; returns its id."""
     return int(client.projects.create(title=title, label_config=label_config).id)
+
+
+@guarded
+def project_exists(client: LabelStudio, project: int) -> bool:
+    """Whether Label Studio holds the project (and the key may see it), without a 404."""
+    page: list[Any] | None = client.projects.list(ids=str(project), page_size=1).items
+    return any(found.id == project for found in page or ())
 
 
 @guarded

@@ -66,7 +66,8 @@ def test_register_show_list_and_register_again(service: Any, project: int) -> No
     assert again.status_code == 200 and again.json()["id"] == agent["id"]
     client = service.client()
     assert [a["id"] for a in client.agents(project)] == [agent["id"]]
-    assert client.agents(project + 1000) == []
+    elsewhere = requests.get(f"{service.url}/api/agents", params={"project": project + 1000}, timeout=5)
+    assert elsewhere.status_code == 404 and f"project {project + 1000} does not exist" in elsewhere.json()["message"]
     for reference in (agent["id"], agent["id"][:8], agent["model_version"]):
         assert client.agent(reference)["id"] == agent["id"]
     missing = requests.get(f"{service.url}/api/agents/sentiment@00000000", timeout=5)
@@ -168,9 +169,20 @@ def test_wrong_api_key(service: Any, project: int, monkeypatch: pytest.MonkeyPat
 
 
 def test_unknown_model(service: Any, project: int) -> None:
-    assert_refused(create(service, project=project, model="gpt-imaginary"), "context_window", "set context_window")
-    assert_refused(create(service, project=project, model="gpt-imaginary", context_window=8000), "model",
-                   "'gpt-imaginary' does not exist", "sim-small")
+    """A model the endpoint does not offer is reported as such, with or without a context window:
+    a typo is not a question about the window."""
+    for window in ({}, {"context_window": 8000}):
+        body = assert_refused(create(service, project=project, model="gpt-imaginary", **window), "model",
+                              "'gpt-imaginary' does not exist", "sim-small")
+        assert "context window" not in body["message"]
+
+
+def test_an_unknown_context_window_names_the_option_that_gives_it() -> None:
+    draft = agents.draft(name="own", project=1, label_config=SENTIMENT_CONFIG,
+                                config=ModelConfig(model="my-own-model"))
+    with pytest.raises(AgentValidationError) as refused:
+        agents._check_context(draft, [[{"role": "user", "content": "hello"}]])
+    assert refused.value.check == "context_window" and "--context-window" in refused.value.message
 
 
 def test_parameter_rejected_by_the_endpoint(service: Any, label_studio: Any) -> None:

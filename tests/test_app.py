@@ -25,7 +25,7 @@ from ml_backend import __version__
 from ml_backend.engine.annotate import Outcome
 from ml_backend.service.api.openapi import document
 from ml_backend.service.app import create_app
-from ml_backend.service.server import gunicorn_options
+from ml_backend.service.server import GRACEFUL_TIMEOUT_S, gunicorn_options
 from ml_backend.settings import Settings
 from tests.fixtures.service import service_settings
 
@@ -72,8 +72,8 @@ def test_health_reports_a_dead_redis(tmp_path: Path) -> None:
     assert body["checks"]["queue"]["ok"] is False and "Redis unreachable" in body["checks"]["queue"]["detail"]
 
 
-def test_health_with_a_live_redis(tmp_path: Path) -> None:
-    app = create_app(service_settings(tmp_path, redis_url="redis://127.0.0.1:6379/0"))
+def test_health_with_a_live_redis(tmp_path: Path, redis_url: str) -> None:
+    app = create_app(service_settings(tmp_path, redis_url=redis_url))
     assert app.test_client().get("/health").get_json()["checks"]["queue"] == {"ok": True, "detail": "redis"}
 
 
@@ -270,7 +270,9 @@ def test_gunicorn_timeout_exceeds_the_predict_budget(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, database_url="sqlite:///x", workers=3, threads=5, predict_budget_s=80)
     options = gunicorn_options(settings, "0.0.0.0", 9999)
     assert options["bind"] == "0.0.0.0:9999" and options["workers"] == 3 and options["threads"] == 5
-    assert options["timeout"] > settings.predict_budget_s and options["worker_class"] == "ml_backend.service.headworker.WholeHeadWorker"
+    assert options["timeout"] > settings.predict_budget_s
+    assert options["worker_class"] == "ml_backend.service.headworker.WholeHeadWorker"
+    assert options["graceful_timeout"] == GRACEFUL_TIMEOUT_S  # what the tests' _stop waits beyond
 
 
 def _free_port() -> int:
@@ -279,6 +281,19 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _stop(server: subprocess.Popen[bytes]) -> str:
+    """SIGTERM gunicorn and wait for it: longer than its graceful timeout, after which it kills
+    its workers itself (waiting exactly as long raced it); its output."""
+    server.terminate()
+    try:
+        return server.communicate(timeout=GRACEFUL_TIMEOUT_S + 15)[0].decode()
+    except subprocess.TimeoutExpired:
+        server.kill()
+        output = server.communicate()[0].decode()
+        raise AssertionError(f"gunicorn outlived its graceful timeout:\n{output}") from None
+
+
+@pytest.mark.integration  # starts servers or several processes: too slow for the fast tier
 def test_lsagent_serve_runs_gunicorn_with_several_workers(tmp_path: Path) -> None:
     port = _free_port()
     env = {**os.environ, "LSAGENT_DATA_DIR": str(tmp_path), "WORKERS": "2", "THREADS": "2",
@@ -299,8 +314,7 @@ def test_lsagent_serve_runs_gunicorn_with_several_workers(tmp_path: Path) -> Non
         assert requests.get(f"{url}/api/agents", timeout=2).status_code == 401
         assert requests.get(f"{url}/api/agents", auth=AUTH, timeout=2).json() == {"agents": []}
     finally:
-        process.terminate()
-        output = process.communicate(timeout=30)[0].decode()
+        output = _stop(process)
     assert "Using worker: ml_backend.service.headworker.WholeHeadWorker" in output and output.count("Booting worker") >= 2
     assert "Worker failed to boot" not in output
 
@@ -316,6 +330,7 @@ def _dockerfile_commands() -> tuple[list[str], str]:
     return command, health
 
 
+@pytest.mark.integration  # starts servers or several processes: too slow for the fast tier
 def test_the_docker_image_command_and_healthcheck_work_as_written(tmp_path: Path) -> None:
     # No Docker engine here: run exactly what the image runs, from the virtualenv's bin directory.
     command, health = _dockerfile_commands()
@@ -336,6 +351,5 @@ def test_the_docker_image_command_and_healthcheck_work_as_written(tmp_path: Path
         assert checked.returncode == 0, checked.stderr.decode()
         assert requests.get(f"http://127.0.0.1:{port}/health", timeout=2).json()["status"] == "UP"
     finally:
-        process.terminate()
-        output = process.communicate(timeout=30)[0].decode()
+        output = _stop(process)
     assert f"Listening at: http://0.0.0.0:{port}" in output and output.count("Booting worker") >= 2

@@ -108,3 +108,19 @@ def test_wrong_credentials_and_no_service(run: Any) -> None:
 def test_unknown_agent(run: Any) -> None:
     result = run("agents", "show", "nobody@12345678")
     assert result.exit_code == 1 and "404" in result.output and "no agent" in result.output
+
+
+def test_listing_the_agents_of_a_project_that_does_not_exist_says_so(run: Any, project: int) -> None:
+    result = run("agents", "list", "--project", 999999)
+    assert result.exit_code == 1 and "project 999999 does not exist in Label Studio" in " ".join(result.output.split())
+    assert one_json(run("agents", "list", "--project", project, "--json")) == {"agents": []}  # exists, no agents yet
+
+
+def test_an_unknown_model_is_reported_as_unknown_before_any_context_window_question(run: Any, project: int) -> None:
+    typo = run("agents", "create", "--project", project, "--name", "typo", "--model", "sim-smal", "--json")
+    assert typo.exit_code == 1 and "'sim-smal' does not exist at this endpoint" in typo.output
+    assert "context window" not in typo.output
+    listed_elsewhere = run("agents", "create", "--project", project, "--name", "mine", "--model", "my-own-model",
+                           "--base-url", "http://127.0.0.1:9/v1", "--json")
+    assert listed_elsewhere.exit_code == 1  # unreachable endpoint: reported as such, before any window question
+    assert "context window" not in listed_elsewhere.output

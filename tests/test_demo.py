@@ -139,6 +139,7 @@ def demos() -> Iterator[list[Demo]]:
         demo.kill()
 
 
+@pytest.mark.integration  # starts servers or several processes: too slow for the fast tier
 def test_main_job_in_a_fresh_clone(clone: Path, tmp_path: Path, demos: list[Demo]) -> None:
     where = subprocess.run([".venv/bin/python", "-c", "import ml_backend; print(ml_backend.__file__)"], cwd=clone,
                            env={**os.environ, "PYTHONPATH": str(clone)}, capture_output=True, text=True, check=True)
@@ -151,11 +152,13 @@ def test_main_job_in_a_fresh_clone(clone: Path, tmp_path: Path, demos: list[Demo
     state = json.loads((data_dir / "demo.json").read_text())
     account = runner.ACCOUNT
     assert "SIMULATOR" in first.output and f"login {account.username} / {account.password}" in first.output
+    assert f"API token {account.token}" in first.output
     held = check_label_studio(state)
     check_in_browser(state, tmp_path / "chromium")
     old = legacy_view(state)
     first.process.send_signal(signal.SIGINT)
     assert first.finish() == 0, first.output
+    assert "interrupted" in first.output and "resumes" not in first.output  # the job had finished
     assert "stopping Label Studio" in first.output and not port_open(ports[0]) and not port_open(ports[1])
     assert (data_dir / "logs" / "label-studio.log").stat().st_size > 0
     assert (data_dir / "logs" / "service.log").stat().st_size > 0
@@ -171,6 +174,8 @@ def test_main_job_in_a_fresh_clone(clone: Path, tmp_path: Path, demos: list[Demo
            "rewritten" in " ".join(again.output.split())
     assert json.loads((data_dir / "demo.json").read_text()) | {"llm": None} == state | {"llm": None}
     assert not port_open(ports[0]) and not port_open(ports[1])
+    log = (data_dir / "logs" / "label-studio.log").read_text(errors="replace")
+    assert "Traceback" not in log, log[log.index("Traceback") - 300:][:3000]  # the project found again quietly
     assert check_label_studio(state, restart=(data_dir, ports[0])) == held
 
 

@@ -6,6 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -115,3 +119,18 @@ def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised(serv
     cells = [row[1] for row in table[1:]]
     assert [cell[1:] for cell in cells] == [labels[0] for labels in raw]
     assert all(cell.startswith("'") for cell in cells), cells
+
+
+def test_export_into_a_closed_pipe_ends_quietly(service: Any, job: Job) -> None:
+    """``lsagent export ... | head -1``: the reader is gone before the rows come; no traceback.
+    The read end is closed before the command starts, so every write meets a broken pipe."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([str(Path(sys.executable).with_name("lsagent")), "export", "--job", job.id],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60,
+                              env={**os.environ, "LSAGENT_URL": service.url})
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""
+    assert done.returncode == 1  # click's answer to a broken pipe; a shell pipeline reports head's status

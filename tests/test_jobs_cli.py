@@ -4,6 +4,7 @@ simulator): with ``--json`` every command prints exactly one JSON document."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -74,6 +75,12 @@ def test_run_prints_the_id_and_wait_shows_progress_then_summary(service: Any, la
     shown = text(followed)
     assert f"model_version set to {agent['model_version']}" in shown
     assert "outcomes: done 12" in shown and "labels (sentiment):" in shown and "12/12" in shown
+    # not a terminal: whole progress lines, no bar redrawn with control characters or cut to 80 columns
+    lines = [line for line in followed.output.splitlines() if line.startswith("job ") and " done · " in line]
+    assert lines and "12/12 done · done · errors 0 · tokens" in lines[-1] and lines[-1].endswith("$0.0000")
+    assert "\x1b" not in followed.output and "━" not in followed.output
+    whole = re.compile(r"job [0-9a-f]{8}: \d+/(\d+|\?) done · \w+ · errors \d+ · tokens [\d,]+/[\d,]+ · \$\d+\.\d{4}")
+    assert all(whole.fullmatch(line) for line in lines), lines  # none cut to the width of a bar
 
 
 def test_errors_exit_non_zero_with_the_reason(service: Any, label_studio: Any) -> None:
@@ -86,3 +93,26 @@ def test_errors_exit_non_zero_with_the_reason(service: Any, label_studio: Any) -
     assert cancel.exit_code == 1 and "only a queued or running job can be cancelled" in text(cancel)
     missing = run("jobs", "show", "nope")
     assert missing.exit_code == 1 and "no job 'nope'" in text(missing)
+
+
+def log_tracebacks(label_studio: Any) -> int:
+    return label_studio.log_path.read_text(errors="replace").count("Traceback")
+
+
+def test_listing_the_jobs_of_a_project_that_does_not_exist_says_so(service: Any, label_studio: Any) -> None:
+    before = log_tracebacks(label_studio)
+    result = run("jobs", "list", "--project", "999999")
+    assert result.exit_code == 1
+    assert "project 999999 does not exist in Label Studio" in text(result)
+    project, _ = new_project(label_studio, texts(1))
+    assert one_json(run("jobs", "list", "--project", str(project), "--json")) == {"jobs": []}  # exists, no jobs
+    assert log_tracebacks(label_studio) == before  # asked without a 404 in Label Studio's log
+
+
+def test_a_subset_naming_tasks_the_project_lacks_is_refused_naming_them(service: Any, label_studio: Any) -> None:
+    project, task_ids = new_project(label_studio, texts(2))
+    agent = register(service, project)
+    result = run("jobs", "run", "--agent", agent["id"], "--subset", f"ids:{task_ids[0]},99999998,99999999")
+    assert result.exit_code == 1
+    assert f"project {project} has no tasks 99999998, 99999999" in text(result)
+    assert service.runtime.store.list_jobs(project) == []  # nothing was started

@@ -199,9 +199,11 @@ def manager_of(service: Any) -> Any:
     return service.app.extensions["lsagent.jobs"]
 
 
-def test_a_chunk_that_cannot_start_fails_the_job_with_the_reason(service: Any, label_studio: Any,
+def test_a_chunk_that_cannot_start_fails_the_job_with_the_reason(service: Any, make_service: Any, sim: Any,
+                                                                 label_studio: Any,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LSAGENT_MAX_CHUNK_ATTEMPTS", "3")
+    # job knobs are read with the settings, when a service starts: this one allows 3 attempts
+    service = make_service(simulator=sim, label_studio=label_studio, chunk_size=25, max_chunk_attempts=3)
     monkeypatch.setenv("TEST_JOB_API_KEY", os.environ["OPENAI_API_KEY"])
     project, _ = new_project(label_studio, texts(5, seed=23))
     agent = register(service, project, api_key_env="TEST_JOB_API_KEY")

@@ -258,8 +258,9 @@ def run_threads(make: Callable[[], object], threads: int, each: int) -> list[flo
 
 
 @pytest.fixture
-def redis_key() -> Iterator[str]:
-    """A key of our own in db 15; only that key is removed afterwards."""
+def redis_key(redis_url: str) -> Iterator[str]:
+    """A key of our own in db 15 of the test Redis (``redis_url`` checked it answers); only
+    that key is removed afterwards."""
     key = f"lsagent-test:ratelimit:{uuid.uuid4().hex}"
     yield key
     client = redis.Redis.from_url(REDIS_URL)
@@ -268,7 +269,7 @@ def redis_key() -> Iterator[str]:
 
 
 @pytest.fixture
-def redis_client() -> Iterator[redis.Redis]:
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(REDIS_URL)
     yield client
     client.close()

@@ -39,14 +39,15 @@ def test_values_are_read_and_urls_lose_their_trailing_slash() -> None:
 @pytest.mark.parametrize(
     "name, value, words",
     [
-        ("PORT", "http", "PORT must be a positive integer"),
-        ("THREADS", "0", "THREADS must be a positive integer"),
-        ("LSAGENT_PREDICT_BUDGET_S", "soon", "LSAGENT_PREDICT_BUDGET_S must be a positive number"),
+        ("PORT", "http", "PORT must be an integer >= 1"),
+        ("THREADS", "0", "THREADS must be an integer >= 1"),
+        ("LSAGENT_PREDICT_BUDGET_S", "soon", "LSAGENT_PREDICT_BUDGET_S must be a number >= 1.0"),
+        ("LSAGENT_CHUNK_SIZE", "2.5", "LSAGENT_CHUNK_SIZE must be an integer >= 1"),
         ("LABEL_STUDIO_URL", "localhost:8080", "LABEL_STUDIO_URL must be an http(s) URL"),
         ("OPENAI_BASE_URL", "api.openai.com/v1", "OPENAI_BASE_URL must be an http(s) URL"),
-        ("LSAGENT_RATE_WINDOW_S", "120", "LSAGENT_RATE_WINDOW_S must be at most 60"),
-        ("LSAGENT_RATE_MARGIN", "0.5", "LSAGENT_RATE_MARGIN must be below 0.5"),
-        ("LSAGENT_RATE_MARGIN", "-0.1", "LSAGENT_RATE_MARGIN must be a positive number"),
+        ("LSAGENT_RATE_WINDOW_S", "120", "LSAGENT_RATE_WINDOW_S must be above 0 and at most 60"),
+        ("LSAGENT_RATE_MARGIN", "0.5", "LSAGENT_RATE_MARGIN must be above 0 and below 0.5"),
+        ("LSAGENT_RATE_MARGIN", "-0.1", "LSAGENT_RATE_MARGIN must be a number >= 0.0"),
     ],
 )
 def test_a_bad_value_is_a_start_up_error_naming_the_variable(name: str, value: str, words: str) -> None:
@@ -81,3 +82,8 @@ def test_lsagent_serve_refuses_to_start_with_half_a_basic_auth_pair(tmp_path: Pa
         pytest.fail(f"the service started with BASIC_AUTH_PASS empty: {output[-500:]}")
     assert process.returncode != 0
     assert "BASIC_AUTH_USER is set but BASIC_AUTH_PASS is empty" in output and "Traceback" not in output
+def test_the_job_knobs_are_read_with_the_settings() -> None:
+    """One read of the environment gives the service and its job machinery the same knobs."""
+    settings = Settings.from_env({"LSAGENT_CHUNK_SIZE": "25", "LSAGENT_QUEUE": "q-2", "LSAGENT_LEASE_S": "6"})
+    assert (settings.jobs.chunk_size, settings.jobs.queue, settings.jobs.lease_s) == (25, "q-2", 6.0)
+    assert Settings.from_env({}).jobs.chunk_size == 100

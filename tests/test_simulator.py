@@ -15,8 +15,9 @@ import pytest
 from ml_backend.engine.labeling import parse_label_config
 from ml_backend.engine.prompts import build_template, render_messages
 from ml_backend.simulator import lexicon
+from ml_backend.simulator.cli import options_from_values, simulator_command
 from ml_backend.simulator.logprobs import pieces
-from ml_backend.simulator.options import OptionsError, SimulatorOptions, build_parser, options_from_args
+from ml_backend.simulator.options import OptionsError, SimulatorOptions
 from ml_backend.simulator.prompt import controls_from_prompt
 from tests.fixtures.simulator import SimulatorError, SimulatorHandle
 
@@ -495,6 +496,22 @@ def test_options_validate_and_parse_from_flags() -> None:
         SimulatorOptions(fault_429=1.5)
     with pytest.raises(OptionsError, match="sum"):
         SimulatorOptions(fault_429=0.6, fault_500=0.6)
-    args = build_parser().parse_args(["--port", "0", "--rpm", "60", "--fault-drop", "0.1", "--no-logprobs"])
-    options = options_from_args(args)
+    context = simulator_command.make_context("simulator", ["--port", "0", "--rpm", "60", "--fault-drop", "0.1",
+                                                           "--no-logprobs"])
+    values = {key: value for key, value in context.params.items() if key not in ("host", "port")}
+    options = options_from_values(values)
     assert (options.rpm, options.fault_drop, options.logprobs) == (60, 0.1, False)
+
+
+def test_lsagent_simulator_help_is_click_style_with_defaults() -> None:
+    from click.testing import CliRunner
+
+    from ml_backend.cli import main
+
+    shown = CliRunner().invoke(main, ["simulator", "--help"], prog_name="lsagent", terminal_width=200)
+    assert shown.exit_code == 0 and shown.output.startswith("Usage: lsagent simulator [OPTIONS]")
+    for option, default in (("--port", "8089"), ("--latency-ms", "200.0"), ("--fault-429", "0.0"),
+                            ("--timeout-sleep-s", "30.0")):
+        line = next(line for line in shown.output.splitlines() if line.strip().startswith(option))
+        assert f"[default: {default}" in line, line
+    assert "env var: LSAGENT_SIM_API_KEY" in shown.output

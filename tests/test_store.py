@@ -356,6 +356,7 @@ def test_record_item_exactly_once_under_threads(store: Store, job_id: str) -> No
     assert (job.done, job.labeled, job.tokens_in) == (60, 60, 60)
 
 
+@pytest.mark.integration  # starts servers or several processes: too slow for the fast tier
 def test_record_item_exactly_once_across_processes(
     store: Store, job_id: str, database_url: str
 ) -> None:
@@ -500,6 +501,7 @@ def test_claim_chunk_exactly_once_under_threads(store: Store, job_id: str) -> No
         assert all(holders[c] == f"w{worker}" for c in claims)
 
 
+@pytest.mark.integration  # starts servers or several processes: too slow for the fast tier
 def test_claim_chunk_exactly_once_across_processes(
     store: Store, job_id: str, database_url: str
 ) -> None:
@@ -678,6 +680,7 @@ def _create_schema(url: str, barrier: Any) -> None:
     store.dispose()
 
 
+@pytest.mark.integration  # starts servers or several processes: too slow for the fast tier
 def test_schema_creation_is_safe_from_processes_starting_together(database_url: str) -> None:
     # A service and its workers start at once against an empty database: all must come up.
     context = multiprocessing.get_context("spawn")

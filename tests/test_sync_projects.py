@@ -14,6 +14,7 @@ from sync.projects import (
     label_config,
     ml_backends,
     model_version,
+    project_exists,
     project_url,
     retrieve_predictions,
     set_model_version,
@@ -111,3 +112,10 @@ def test_backend_credentials_come_in_pairs(label_studio):
 
 def test_project_url():
     assert project_url("http://127.0.0.1:8080/", 12) == "http://127.0.0.1:8080/projects/12/data"
+
+
+def test_project_exists_without_a_traceback_in_label_studio_s_log(label_studio):
+    project = label_studio.new_project(SENTIMENT_CONFIG, [])
+    before = label_studio.log_path.read_text(errors="replace").count("Traceback")
+    assert project_exists(label_studio.client, project) and not project_exists(label_studio.client, 99999999)
+    assert label_studio.log_path.read_text(errors="replace").count("Traceback") == before

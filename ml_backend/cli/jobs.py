@@ -17,6 +17,7 @@ from ml_backend.client import Client
 FINAL = ("done", "failed", "cancelled")
 POLL_S = 0.5
 SHORT_ID = 8  # the shortest job id prefix the service accepts
+LINE_EVERY_S = 5.0  # progress lines without a terminal
 PROJECT_OPTION = click.option(
     "--project", type=click.IntRange(1), help="Another project with the same labels (default: the agent's)."
 )
@@ -118,6 +119,8 @@ def follow(service: Client, job: dict[str, Any], progress: bool) -> dict[str, An
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), _Rate(),
                TimeRemainingColumn(), TextColumn("{task.fields[extra]}"))
     try:
+        if not console.is_terminal:
+            return _follow_in_lines(service, job)
         with Progress(*columns, console=console, transient=False) as bar:
             task = bar.add_task(f"job {job['id'][:8]}", total=None, extra="")
 
@@ -138,6 +141,23 @@ def follow(service: Client, job: dict[str, Any], progress: bool) -> dict[str, An
 
 def _say_on_stderr(message: str) -> None:
     click.echo(message, err=True)
+
+
+def _follow_in_lines(service: Client, job: dict[str, Any]) -> dict[str, Any]:
+    """Progress for a log or a pipe: a whole line whenever the count moves (at most every
+    ``LINE_EVERY_S``), never a bar cut to 80 columns and redrawn with control characters."""
+    shown: dict[str, Any] = {"done": None, "at": 0.0}
+
+    def show(current: dict[str, Any]) -> None:
+        done = (current["counts"]["done"], current["status"])
+        if done != shown["done"] and (current["status"] in FINAL or time.monotonic() - shown["at"] >= LINE_EVERY_S):
+            total = current["total"] if current["total"] is not None else "?"
+            console.print(f"job {current['id'][:8]}: {current['counts']['done']}/{total} done · {_extra(current)}",
+                          highlight=False, soft_wrap=True)
+            shown.update(done=done, at=time.monotonic())
+
+    show(job)
+    return service.wait(job["id"], poll=POLL_S, on_progress=show, on_waiting=_say_on_stderr)
 
 
 def _extra(job: dict[str, Any]) -> str:

@@ -1,4 +1,5 @@
-"""Commands that run here and need no service: the post-processing debugger and the simulator."""
+"""Commands that run here and need no service: the post-processing debugger and the simulator.
+The engine is imported when ``parse`` runs, so that ``lsagent --help`` stays fast."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ from typing import IO
 
 import click
 
-from ml_backend.engine.answers import score_answer
-from ml_backend.engine.labeling import LabelConfigError, parse_label_config
+from ml_backend.simulator.cli import simulator_command
 
 
 @click.command("parse")
@@ -19,6 +19,9 @@ from ml_backend.engine.labeling import LabelConfigError, parse_label_config
               help="JSON lines {content, logprobs?}; standard input by default.")
 def parse_command(config_path: str, input_file: IO[str]) -> None:
     """Post-process model answers offline: one JSON line of labels, confidence and error per input."""
+    from ml_backend.engine.answers import score_answer
+    from ml_backend.engine.labeling import LabelConfigError, parse_label_config
+
     try:
         with open(config_path, encoding="utf-8") as handle:
             spec = parse_label_config(handle.read())
@@ -36,19 +39,6 @@ def parse_command(config_path: str, input_file: IO[str]) -> None:
             sys.exit(2)
         answer = score_answer(spec, record.get("content"), record.get("logprobs"))
         click.echo(json.dumps(answer.to_parse_line(), ensure_ascii=False))
-
-
-@click.command(
-    "simulator",
-    add_help_option=False,
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-)
-@click.pass_context
-def simulator_command(ctx: click.Context) -> None:
-    """Run the OpenAI-compatible LLM simulator (not a real model). Options: see --help of it."""
-    from ml_backend.simulator import main as simulator_main
-
-    simulator_main(ctx.args, prog="lsagent simulator")
 
 
 COMMANDS = [parse_command, simulator_command]

@@ -1,11 +1,9 @@
-"""``lsagent serve``: the service under gunicorn (``ml_backend.service.server``)."""
+"""``lsagent serve``: the service under gunicorn (``ml_backend.service.server``). The server is
+imported when the command runs: Flask, SQLAlchemy and the engine would slow every other command."""
 
 from __future__ import annotations
 
 import click
-
-from ml_backend.service.server import ServiceApplication, gunicorn_options
-from ml_backend.settings import Settings
 
 
 @click.command("serve")
@@ -15,6 +13,9 @@ from ml_backend.settings import Settings
 @click.option("--threads", type=click.IntRange(1), help="Threads per worker (default: $THREADS or 8).")
 def serve_command(port: int | None, host: str, workers: int | None, threads: int | None) -> None:
     """Run the ML backend service for Label Studio and the admin REST API."""
+    from ml_backend.service.server import ServiceApplication, gunicorn_options
+    from ml_backend.settings import Settings
+
     try:
         settings = Settings.from_env()
     except ValueError as exc:

@@ -197,16 +197,22 @@ def validate(agent: Agent, sample_tasks: Sequence[dict[str, Any]], llm_factory: 
     """The checks of registration, each failing with the name of the check.
 
     Order matters: the cheap offline checks (context window) run before the live ones, and the
-    live ones cost one model listing and one short completion.
+    live ones cost one model listing and one short completion. A model whose context window is
+    not known is first looked up at the endpoint: a mistyped name is reported as a model that
+    does not exist, not as a question about its context window.
     """
     rendered = _rendered_samples(agent, sample_tasks)
-    _check_context(agent, rendered)
+    known = _window_known(agent)
+    if known:
+        _check_context(agent, rendered)
     try:
         client = llm_factory(agent.config)
     except (KeyError, ValueError) as exc:
         raise AgentValidationError("api_key", str(exc)) from None
     try:
         _check_model(agent, client)
+        if not known:
+            _check_context(agent, rendered)
         _check_parameters(agent, client, rendered[0])
     finally:
         client.close()
@@ -241,11 +247,19 @@ def _rendered_samples(agent: Agent, sample_tasks: Sequence[dict[str, Any]]) -> l
     return rendered
 
 
+def _window_known(agent: Agent) -> bool:
+    try:
+        tokens.context_window(agent.config.model, agent.config.context_window)
+    except tokens.UnknownModelError:
+        return False
+    return True
+
+
 def _check_context(agent: Agent, rendered: list[list[dict]]) -> None:
     try:
         window = tokens.context_window(agent.config.model, agent.config.context_window)
     except tokens.UnknownModelError as exc:
-        raise AgentValidationError("context_window", str(exc)) from None
+        raise AgentValidationError("context_window", f"{exc} (lsagent agents create --context-window N)") from None
     longest = max(tokens.count_messages(messages, agent.config.model) for messages in rendered)
     if longest + agent.config.max_tokens > window:
         raise AgentValidationError(

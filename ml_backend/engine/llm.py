@@ -22,6 +22,7 @@ Why each part is here:
 from __future__ import annotations
 
 import email.utils
+import functools
 import math
 import os
 import random
@@ -255,8 +256,9 @@ class LLMClient:
         while True:
             request = self._request(messages, n, response_format if use_format else None, temperature)
             try:
-                (response, latency), used = self._with_retries(
-                    lambda: self._client.chat.completions.create(**request), tokens, attempts)
+                # bound now: a closure over the loop's ``request`` would send whatever it holds when called
+                send = functools.partial(self._client.chat.completions.create, **request)
+                (response, latency), used = self._with_retries(send, tokens, attempts)
             except _Failed as failed:
                 attempts += failed.attempts
                 if use_format and _rejects_response_format(failed.error):

@@ -164,7 +164,7 @@ class Coordinator:
         """Go on planning where the previous coordinator stopped (from the start for a new job)."""
         if job.planned:
             return
-        self._planner = Planner(self.runtime, job, self.runtime.settings.chunk_size, self.store.chunks(self.job_id))
+        self._planner = Planner(self.runtime, job, self.options.chunk_size, self.store.chunks(self.job_id))
         if job.total == 0:
             try:
                 self.store.set_total(self.job_id, self._planner.expected_total() or 0)

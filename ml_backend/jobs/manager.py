@@ -27,7 +27,7 @@ UNFINISHED = ("queued", "running")
 class JobManager:
     def __init__(self, runtime: Runtime, options: JobOptions | None = None) -> None:
         self.runtime = runtime
-        self.options = options or JobOptions.from_env()
+        self.options = options or runtime.settings.jobs
         self.owner = worker_name()
         self.processor: ChunkProcessor | None = None
         self.leases: Leases

@@ -8,31 +8,10 @@ deployments sharing a Redis share neither a budget nor a queue."""
 from __future__ import annotations
 
 import os
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
-_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
-
-
-def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {name} must be a number, got {raw!r}") from None
-    if value < minimum:
-        raise ValueError(f"environment variable {name} must be >= {minimum}, got {raw!r}")
-    return value
-
-
-def _name(env: Mapping[str, str], name: str, default: str) -> str:
-    value = (env.get(name) or "").strip() or default
-    if not _NAME.match(value):
-        raise ValueError(f"environment variable {name} must be 1-100 letters, digits or '_.:-', got {value!r}")
-    return value
+from ml_backend.environment import name, number
 
 
 @dataclass(frozen=True)
@@ -43,7 +22,8 @@ class JobOptions:
     predictions are written (fewer, larger requests); ``push_backoff_max_s``: the longest
     wait between two tries while Label Studio is unreachable; ``plan_ahead``: chunks read from
     Label Studio and waiting to be claimed, at most (enough to keep every worker busy, few enough
-    that a huge subset never sits in memory or in Redis)."""
+    that a huge subset never sits in memory or in Redis); ``chunk_size``: tasks per chunk, read from
+Label Studio as one page."""
 
     queue: str = "lsagent"
     key_prefix: str = "lsagent"
@@ -56,21 +36,23 @@ class JobOptions:
     plan_ahead: int = 8
     janitor_s: float = 10.0
     drain_s: float = 120.0
+    chunk_size: int = 100
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "JobOptions":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> JobOptions:
         env = os.environ if env is None else env
-        key_prefix = _name(env, "LSAGENT_KEY_PREFIX", cls.key_prefix)
+        key_prefix = name(env, "LSAGENT_KEY_PREFIX", cls.key_prefix)
         return cls(
-            queue=_name(env, "LSAGENT_QUEUE", key_prefix),
+            queue=name(env, "LSAGENT_QUEUE", key_prefix),
             key_prefix=key_prefix,
-            lease_s=_number(env, "LSAGENT_LEASE_S", cls.lease_s, 1.0),
-            poll_s=_number(env, "LSAGENT_POLL_S", cls.poll_s, 0.05),
-            push_batch=int(_number(env, "LSAGENT_PUSH_BATCH", cls.push_batch, 1)),
-            push_interval_s=_number(env, "LSAGENT_PUSH_INTERVAL_S", cls.push_interval_s, 0.05),
-            push_backoff_max_s=_number(env, "LSAGENT_PUSH_BACKOFF_MAX_S", cls.push_backoff_max_s, 0.1),
-            max_chunk_attempts=int(_number(env, "LSAGENT_MAX_CHUNK_ATTEMPTS", cls.max_chunk_attempts, 1)),
-            plan_ahead=int(_number(env, "LSAGENT_PLAN_AHEAD", cls.plan_ahead, 1)),
+            lease_s=number(env, "LSAGENT_LEASE_S", cls.lease_s, 1.0),
+            poll_s=number(env, "LSAGENT_POLL_S", cls.poll_s, 0.05),
+            push_batch=number(env, "LSAGENT_PUSH_BATCH", cls.push_batch, 1),
+            push_interval_s=number(env, "LSAGENT_PUSH_INTERVAL_S", cls.push_interval_s, 0.05),
+            push_backoff_max_s=number(env, "LSAGENT_PUSH_BACKOFF_MAX_S", cls.push_backoff_max_s, 0.1),
+            max_chunk_attempts=number(env, "LSAGENT_MAX_CHUNK_ATTEMPTS", cls.max_chunk_attempts, 1),
+            plan_ahead=number(env, "LSAGENT_PLAN_AHEAD", cls.plan_ahead, 1),
+            chunk_size=number(env, "LSAGENT_CHUNK_SIZE", cls.chunk_size, 1),
         )
 
     @property

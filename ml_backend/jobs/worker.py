@@ -75,6 +75,7 @@ def work(queue: str | None = None, burst: bool = False) -> bool:
 
 def _configuration() -> tuple[Settings, JobOptions]:
     try:
-        return Settings.from_env(), JobOptions.from_env()
+        settings = Settings.from_env()
     except ValueError as exc:
         raise WorkerConfigError(str(exc)) from None
+    return settings, settings.jobs

@@ -2,11 +2,14 @@
 
 Label Studio gives /health one second (ML_TIMEOUT_HEALTH), so every probe has a short timeout and
 the LLM endpoint's answer is remembered for a while instead of being asked on every call. The
-LLM probe sends no API key: any HTTP answer, even a 401, proves the endpoint is reachable.
+LLM probe lists the endpoint's models with the key the agent would use (a listing costs no
+tokens): an endpoint that refuses the key (401/403) or fails (5xx) is not ok, since every call
+the agent makes would fail the same way. The key is never shown, only the variable's name.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any
@@ -20,6 +23,7 @@ from ml_backend.store import AgentRecord
 PROBE_TIMEOUT_S = 0.4
 PROBE_TTL_S = 15.0
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 
 Check = dict[str, Any]
 
@@ -34,28 +38,30 @@ class EndpointProbe:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._seen: dict[str, tuple[float, Check]] = {}
-        self._running: dict[str, threading.Event] = {}
+        self._seen: dict[tuple[str, str], tuple[float, Check]] = {}
+        self._running: dict[tuple[str, str], threading.Event] = {}
 
-    def check(self, base_url: str) -> Check:
+    def check(self, base_url: str, key_env: str = DEFAULT_KEY_ENV) -> Check:
+        """``base_url`` probed with the key in the environment variable ``key_env``."""
+        endpoint = (base_url, key_env)
         with self._lock:
-            known = self._seen.get(base_url)
+            known = self._seen.get(endpoint)
             if known is not None and time.monotonic() - known[0] < PROBE_TTL_S:
                 return known[1]
-            done = self._running.get(base_url)
+            done = self._running.get(endpoint)
             if done is None:
-                done = self._running[base_url] = threading.Event()
-                threading.Thread(target=self._probe, args=(base_url, done), daemon=True).start()
+                done = self._running[endpoint] = threading.Event()
+                threading.Thread(target=self._probe, args=(endpoint, done), daemon=True).start()
         if done.wait(PROBE_TIMEOUT_S + 0.1):
             with self._lock:
-                return self._seen[base_url][1]
+                return self._seen[endpoint][1]
         return {"ok": False, "detail": f"{_origin(base_url)} has not answered yet (still probing)"}
 
-    def _probe(self, base_url: str, done: threading.Event) -> None:
-        result = _probe(base_url)
+    def _probe(self, endpoint: tuple[str, str], done: threading.Event) -> None:
+        result = _probe(*endpoint)
         with self._lock:
-            self._seen[base_url] = (time.monotonic(), result)
-            self._running.pop(base_url, None)
+            self._seen[endpoint] = (time.monotonic(), result)
+            self._running.pop(endpoint, None)
         done.set()
 
 
@@ -89,14 +95,28 @@ def llm_base_url(runtime: Runtime, agent: AgentRecord | None) -> str:
     return configured or runtime.settings.openai_base_url or DEFAULT_OPENAI_URL
 
 
-def _probe(base_url: str) -> Check:
-    """Reachability only; /health is unauthenticated, so it names the endpoint's origin, no path."""
+def llm_key_env(agent: Any | None) -> str:
+    """The variable holding the key an agent calls with (OPENAI_API_KEY without an agent)."""
+    return (agent.config.get("api_key_env") if agent is not None else None) or DEFAULT_KEY_ENV
+
+
+def _probe(base_url: str, key_env: str) -> Check:
+    """/health is unauthenticated, so the detail names the endpoint's origin (no path) and the
+    key's variable, never the key."""
     origin = _origin(base_url)
+    key = os.environ.get(key_env, "").strip()
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
     try:
-        response = requests.get(f"{base_url.rstrip('/')}/models", timeout=PROBE_TIMEOUT_S)
+        response = requests.get(f"{base_url.rstrip('/')}/models", headers=headers, timeout=PROBE_TIMEOUT_S)
     except requests.RequestException as exc:
         return {"ok": False, "detail": f"{origin} unreachable ({type(exc).__name__})"}
-    return {"ok": True, "detail": f"{origin} answered HTTP {response.status_code}"}
+    status = response.status_code
+    if status in (401, 403):
+        why = f"refused the key in {key_env}" if key else f"wants a key and {key_env} is not set"
+        return {"ok": False, "detail": f"{origin} {why} (HTTP {status})"}
+    if status >= 500:
+        return {"ok": False, "detail": f"{origin} failed (HTTP {status})"}
+    return {"ok": True, "detail": f"{origin} answered HTTP {status}"}
 
 
 def _origin(url: str) -> str:

@@ -21,6 +21,8 @@ from ml_backend.settings import Settings
 
 # gunicorn must not kill a worker while /predict is still inside its budget.
 TIMEOUT_MARGIN_S = 40
+# On SIGTERM, workers get this long to finish their requests before gunicorn kills them.
+GRACEFUL_TIMEOUT_S = 30
 
 
 class ServiceApplication(BaseApplication):
@@ -55,7 +57,7 @@ def gunicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]
         "http_parser": "python",  # the parser the worker hands its head bytes to
         "control_socket_disable": True,
         "timeout": int(settings.predict_budget_s) + TIMEOUT_MARGIN_S,
-        "graceful_timeout": 30,
+        "graceful_timeout": GRACEFUL_TIMEOUT_S,
         "loglevel": settings.log_level.lower(),
         "accesslog": "-",
         "preload_app": True,

@@ -1,4 +1,5 @@
-"""The simulator's knobs: one frozen dataclass shared by the CLI, ``serve()`` and ``/_sim/config``.
+"""The simulator's knobs: one frozen dataclass shared by the command (``cli``), ``serve()`` and
+``/_sim/config``.
 
 Options are validated here once, so a typo in a test's ``configure(...)`` or a fault rate of 1.5 on
 the command line fails with a message naming the option instead of silently simulating nonsense.
@@ -6,8 +7,6 @@ the command line fails with a message naming the option instead of silently simu
 
 from __future__ import annotations
 
-import argparse
-import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -85,33 +84,3 @@ def _coerce(name: str, kind: str, value: Any) -> Any:
             raise OptionsError(f"{name} must be an integer, got {value!r}")
         return int(value)
     return float(value)
-
-
-def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    """The command line of ``python -m ml_backend.simulator`` and ``lsagent simulator``."""
-    parser = argparse.ArgumentParser(
-        prog=prog, description="OpenAI-compatible LLM simulator (not a real model) for tests, benchmarks and demos.")
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8089, help="port; 0 picks a free one (default 8089)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of answers and faults")
-    parser.add_argument("--latency-ms", type=float, default=200.0, help="simulated latency per answer")
-    parser.add_argument("--jitter-ms", type=float, default=0.0, help="latency varies uniformly by +- this")
-    parser.add_argument("--rpm", type=int, default=0, help="requests per minute before 429 (0 = unlimited)")
-    parser.add_argument("--rpm-window-s", type=float, default=60.0,
-                        help="the rpm limit holds pro rata in every sliding window of this many seconds (default 60)")
-    parser.add_argument("--api-key", default=os.environ.get(API_KEY_ENV),
-                        help=f"required bearer key (default: ${API_KEY_ENV}; unset = any non-empty key)")
-    for flag, what in (("429", "429 rate limited"), ("500", "500 server error"),
-                       ("timeout", "sleep --timeout-sleep-s before answering"), ("drop", "connection closed"),
-                       ("malformed", "answer is not parseable"), ("offlabel", "answer names a label not offered")):
-        parser.add_argument(f"--fault-{flag}", type=float, default=0.0, help=f"probability of: {what}")
-    parser.add_argument("--timeout-sleep-s", type=float, default=30.0, help="how long a timeout fault sleeps")
-    parser.add_argument("--no-logprobs", dest="logprobs", action="store_false", help="never return logprobs")
-    return parser
-
-
-def options_from_args(args: argparse.Namespace) -> SimulatorOptions:
-    """Options from parsed arguments; raises OptionsError on a bad value."""
-    values = {item.name: getattr(args, item.name) for item in fields(SimulatorOptions)}
-    values["api_key"] = values["api_key"] or None
-    return SimulatorOptions(**values)

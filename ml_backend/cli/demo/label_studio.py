@@ -28,8 +28,10 @@ INSTRUCTIONS = (
 
 def ensure_project(client: LabelStudio, title: str, label_config: str) -> tuple[int, bool]:
     """The project with this exact title (the oldest if several), else a new one: (id, created)."""
+    # the first page only: the SDK's pager asks for a page past the last, a traceback in Label Studio's log
     with translated_errors():
-        same = sorted(int(project.id) for project in client.projects.list(title=title) if project.title == title)
+        page: list[Any] | None = client.projects.list(title=title, page_size=100).items
+    same = sorted(int(project.id) for project in page or () if project.id is not None and project.title == title)
     if same:
         return same[0], False
     project = create_project(client, title, label_config)

@@ -80,10 +80,12 @@ def run_demo(options: DemoOptions) -> None:
         _print_ready(state, data_dir, options.stop_after_views)
         if not options.stop_after_views:
             _wait(children)
-    except (KeyboardInterrupt, SystemExit):
-        # SystemExit: Ctrl-C while the job's progress bar is shown (``follow`` exits with 130).
+    except SystemExit:  # Ctrl-C while the job is followed (``follow`` exits with 130): it did not finish
         console.print()
-        say("interrupted; an unfinished job resumes on the next run")
+        say("interrupted; the unfinished job resumes on the next run")
+    except KeyboardInterrupt:  # before the job started or after it finished: nothing to resume
+        console.print()
+        say("interrupted")
     finally:
         # A second Ctrl-C must not cut the clean-up short and leave Label Studio running.
         previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -244,7 +246,7 @@ def _print_ready(state: dict[str, Any], data_dir: Path, stop_after_views: bool) 
     env = f"LSAGENT_URL={state['service_url']} {_lsagent_command()}"
     lines = [
         f"Label Studio     {state['label_studio_url']}   login [bold]{state['username']}[/bold] / "
-        f"[bold]{state['password']}[/bold]",
+        f"[bold]{state['password']}[/bold]   API token [bold]{ACCOUNT.token}[/bold]",
         f"project          {state['project_url']}",
         *(f"review view      {view['url']}   {view['title']} ({view['tasks']} task(s))" for view in state["views"]),
         f"lsagent service  {state['service_url']}   (REST API: {state['service_url']}/api/openapi.json)",

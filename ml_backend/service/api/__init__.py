@@ -128,6 +128,24 @@ def path_project(project: int) -> int:
     return project
 
 
+def ensure_project_exists(project: int) -> None:
+    """A 404 naming a project Label Studio does not hold: an empty list for a mistyped id would
+    look like a project with nothing in it. Only where Label Studio is configured and answers."""
+    from sync.client import LabelStudioUnavailable
+    from sync.projects import project_exists
+
+    settings = state().settings
+    if not (settings.label_studio_url and settings.label_studio_api_key):
+        return
+    try:
+        exists = project_exists(state().runtime.label_studio(), project)
+    except LabelStudioUnavailable:
+        return
+    if not exists:
+        raise ApiError(404, "not_found", f"project {project} does not exist in Label Studio "
+                       f"({settings.label_studio_url})")
+
+
 def query_int(name: str, *, required: bool = False) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":

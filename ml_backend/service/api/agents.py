@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from ml_backend.engine import agents, prompts
-from ml_backend.service.api import Body, json_body, path_project, query_int, state
+from ml_backend.service.api import Body, ensure_project_exists, json_body, path_project, query_int, state
 from ml_backend.service.api.errors import ApiError
 from ml_backend.engine.modelconfig import ModelConfig
 from ml_backend.store import AgentRecord
@@ -58,7 +58,10 @@ def create_agent() -> tuple[Response, int]:
 
 @bp.get("/api/agents")
 def list_agents() -> Response:
-    records = state().runtime.store.list_agents(query_int("project"))
+    project = query_int("project")
+    records = state().runtime.store.list_agents(project)
+    if project is not None and not records:
+        ensure_project_exists(project)
     return jsonify({"agents": [agent_json(record) for record in records]})
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
 
-from ml_backend.service.api import json_body, query_int, resolve_job_id, state
+from ml_backend.service.api import ensure_project_exists, json_body, query_int, resolve_job_id, state
 from ml_backend.service.api.agents import agent_or_404, ensure_agent_fits
 from ml_backend.service.api.errors import ApiError
 from ml_backend.engine.modelconfig import ModelConfig
@@ -77,6 +77,8 @@ def create_job() -> tuple[Response, int]:
     state().runtime.check_endpoint(ModelConfig(**record.config))  # a rule made stricter since registration
     if subset.kind == "view":
         _check_view(project, subset.view)
+    elif subset.kind == "ids":
+        _check_ids(project, subset.ids)
     job = state().runtime.store.create_job(agent_id=record.id, project=project, subset=subset.text)
     manager().start(job.id)
     return jsonify(job_json(job, record.model_version)), 202
@@ -102,7 +104,11 @@ def list_jobs() -> Response:
     store = state().runtime.store
     versions: dict[str, str | None] = {}
     jobs = []
-    for job in store.list_jobs(query_int("project")):
+    project = query_int("project")
+    found = store.list_jobs(project)
+    if project is not None and not found:
+        ensure_project_exists(project)
+    for job in found:
         if job.agent_id not in versions:
             agent = store.get_agent(job.agent_id)
             versions[job.agent_id] = agent.model_version if agent else None
@@ -185,6 +191,25 @@ def _check_view(project: int, view: int | None) -> None:
     if not any(found.get("id") == view for found in views):
         raise ApiError(400, "invalid_subset", f"project {project} has no Data Manager view {view}; "
                        "see the view ids in Label Studio's Data Manager tabs")
+
+
+def _check_ids(project: int, ids: tuple[int, ...]) -> None:
+    """Refuse task ids the project does not hold (a typo would otherwise label nothing, silently);
+    the list is bounded by the subset's length. If Label Studio cannot be reached, the job starts."""
+    from sync.client import LabelStudioUnavailable
+    from sync.tasks import iter_task_pages
+
+    try:
+        pages = iter_task_pages(state().runtime.label_studio(), project, ids=list(ids), fields=("id",))
+        found = {task["id"] for page in pages for task in page}
+    except LabelStudioUnavailable:
+        return
+    missing = [task for task in ids if task not in found]
+    if missing:
+        shown = ", ".join(map(str, missing[:10])) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        noun = "task" if len(missing) == 1 else "tasks"
+        raise ApiError(400, "invalid_subset", f"project {project} has no {noun} {shown}; "
+                       "`lsagent jobs run --subset all` labels every task")
 
 
 def _job(job_id: str) -> JobRecord:

@@ -39,7 +39,7 @@ def health_route() -> tuple[Response, int]:
     checks = {"store": health.store_check(current.runtime), "queue": health.queue_check(current.settings.redis_url)}
     project = query_int("project")
     agent, reason = (None, None) if not checks["store"]["ok"] else _agent_status(current, project)
-    checks["llm"] = current.probe.check(health.llm_base_url(current.runtime, agent))
+    checks["llm"] = current.probe.check(health.llm_base_url(current.runtime, agent), health.llm_key_env(agent))
     up = checks["store"]["ok"]
     body = {"status": "UP" if up else "DOWN", "model_class": "lsagent", "version": __version__,
             "checks": checks, "reason": reason}
