@@ -12,7 +12,7 @@ from flask import Blueprint, Response, jsonify, request, stream_with_context
 from ml_backend.review import export, verdicts
 from ml_backend.review.figures import figures
 from ml_backend.review.accuracy import AccuracyInputError
-from ml_backend.service.api import json_body, resolve_job_id, state
+from ml_backend.service.api import json_body, path_project, resolve_job_id, state
 from ml_backend.service.api.errors import ApiError, error_response
 from ml_backend.review.repair import repair_project
 from ml_backend.service.api.schema import JOB_ID, Schema, operation, query_param, ref, text_content
@@ -62,6 +62,10 @@ def create_review_route() -> tuple[Response, int]:
 @bp.post("/api/projects/<int:project>/reviews/repair")
 def repair_reviews_route(project: int) -> Response:
     """Rewrite the service's views of the project that Label Studio's web app cannot load."""
+    project = path_project(project)
+    fields = json_body(optional=True).data
+    if fields:
+        raise ApiError(400, "invalid_request", f"repair takes no fields, got {', '.join(sorted(fields)[:5])}")
     return jsonify({"project": project, "views": repair_project(state().runtime, project)})
 
 
