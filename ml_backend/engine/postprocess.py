@@ -14,8 +14,11 @@ Reading order (the first that applies wins):
    (e.g. a bullet list) up to the next ``key:`` line.
 4. With a single control, the whole content is its answer.
 
-Content that starts like a JSON object but does not decode is a ``format_error``: a truncated
-object may have lost labels (a cut-off list), so nothing is read from it.
+Lenient JSON: where no object decodes strictly, the text from the first ``{`` is read with the
+``json-repair`` library, so single-quoted (Python-literal) objects, trailing commas and an
+unclosed final brace are read. Labels are then matched exactly as for strict JSON. Content that
+still yields no object, or that was cut off inside a string or a list, is a ``format_error``: a
+truncated answer may have lost labels, so nothing is read from it.
 
 Matching an answer's text to a control's labels:
 
@@ -49,6 +52,8 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+import json_repair
 
 from ml_backend.engine.labeling import Control, Label, LabelSpec
 from ml_backend.engine.outcomes import ErrorClass
@@ -111,7 +116,7 @@ def parse_response(content: str | None, spec: LabelSpec) -> Parsed:
     if content is None or not content.strip():
         return Parsed({}, ErrorClass.FORMAT_ERROR, "empty response")
     masked = _FENCE.sub(lambda m: " " * len(m.group()), content)
-    found = _find_object(content, spec)
+    found = _find_object(content, spec) or _repaired_object(masked, spec)
     if found is not None:
         segments, problems = _json_segments(content, found, spec)
         return _read(spec, segments, problems)
@@ -372,6 +377,41 @@ def _find_object(content: str, spec: LabelSpec) -> tuple[dict[str, Any], int, in
     return None
 
 
+def _repaired_object(masked: str, spec: LabelSpec) -> tuple[dict[str, Any], int, int, dict[str, str]] | None:
+    """The object from the first ``{`` as ``json-repair`` reads it, unless the text was cut off."""
+    start = masked.find("{")
+    if start < 0 or _cut_off(masked[start:]):
+        return None
+    repaired = json_repair.loads(masked[start:])
+    for obj in repaired if isinstance(repaired, list) else [repaired]:
+        if isinstance(obj, dict) and (keys := _keys_for(obj, spec)):
+            return obj, start, len(masked), keys
+    return None
+
+
+def _cut_off(text: str) -> bool:
+    """Whether ``text`` (from an object's ``{``) ends inside a string or an open list: a missing
+    final ``}`` is a slip, but there a label may have been lost."""
+    quote: str | None = None
+    escaped = False
+    stack: list[str] = []
+    for char in text:
+        if escaped:
+            escaped = False
+        elif quote:
+            escaped = char == "\\"
+            quote = None if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            stack.append(char)
+        elif char in "]}" and stack:
+            stack.pop()
+            if not stack:
+                return False
+    return quote is not None or "[" in stack
+
+
 def _json_segments(
     content: str, found: tuple[dict[str, Any], int, int, dict[str, str]], spec: LabelSpec
 ) -> tuple[Segments, list[str]]:
@@ -404,17 +444,18 @@ def _json_items(value: Any) -> list[str | int | float] | None:
 
 
 def _value_offsets(content: str, start: int, end: int, key: str, items: list[str | int | float]) -> list[int | None]:
-    """Where each JSON item's text starts in ``content``; None where escapes hide it."""
-    key_at = content.find(json.dumps(key, ensure_ascii=False), start, end)
-    at: int | None = None if key_at < 0 else key_at + len(json.dumps(key, ensure_ascii=False))
+    """Where each JSON item's text starts in ``content``; None where escapes hide it. Items are
+    found as written, after the key (in either quote style: repaired answers use single quotes)."""
+    key_at = content.find(key, start, end)
+    at: int | None = None if key_at < 0 else key_at + len(key)
     offsets: list[int | None] = []
     for item in items:
-        raw = json.dumps(item, ensure_ascii=False)
+        raw = item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)
         found = -1 if at is None else content.find(raw, at, end)
         if found < 0:
             offsets.append(None)
             continue
-        offsets.append(found + (1 if isinstance(item, str) else 0))
+        offsets.append(found)
         at = found + len(raw)
     return offsets
 
