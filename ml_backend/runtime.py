@@ -127,14 +127,14 @@ class Runtime:
         existing = self.store.get_agent(draft.id)
         if existing is not None:
             return existing, False
-        agents.validate(draft, sample_tasks, self._checking_client)
+        negotiated = agents.validate(draft, sample_tasks, self._checking_client)
         record = self.store.save_agent(
             id=draft.id,
             name=draft.name,
             project=project,
             label_signature=draft.spec.signature(),
             label_config=label_config,
-            config=config.normalised(),
+            config=config.model_copy(update={"capabilities": negotiated}).normalised(),
             template_source=draft.template.source,
             instructions=draft.template.instructions,
             model_version=draft.model_version,

@@ -13,10 +13,10 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from ml_backend.engine import postprocess, prompts, tokens
+from ml_backend.engine import capabilities, postprocess, prompts, tokens
 from ml_backend.engine.labeling import EmptyInputError, LabelConfigError, LabelSpec, parse_label_config
 from ml_backend.engine.llm import LLMCallError, LLMClient
-from ml_backend.engine.modelconfig import ModelConfig
+from ml_backend.engine.modelconfig import Capabilities, ModelConfig
 
 LLMFactory = Callable[[ModelConfig], LLMClient]
 
@@ -48,7 +48,7 @@ class AgentDraft:
 
 
 def agent_id(config: ModelConfig, template: prompts.PromptTemplate) -> str:
-    identity = {"config": config.normalised(), "template": template.source, "instructions": template.instructions}
+    identity = {"config": config.identity(), "template": template.source, "instructions": template.instructions}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
@@ -87,11 +87,12 @@ def draft(
     )
 
 
-def validate(agent: AgentDraft, sample_tasks: Sequence[dict[str, Any]], llm_factory: LLMFactory) -> None:
-    """The checks of registration, each failing with the name of the check.
+def validate(agent: AgentDraft, sample_tasks: Sequence[dict[str, Any]], llm_factory: LLMFactory) -> Capabilities:
+    """The checks of registration, each failing with the name of the check; returns what the
+    endpoint accepts, to be stored with the agent (``ModelConfig.capabilities``).
 
     Order matters: the cheap offline checks (context window) run before the live ones, and the
-    live ones cost one model listing and one short completion.
+    live ones cost one model listing and a few short completions (``engine.capabilities``).
     """
     rendered = _rendered_samples(agent, sample_tasks)
     _check_context(agent, rendered)
@@ -101,7 +102,7 @@ def validate(agent: AgentDraft, sample_tasks: Sequence[dict[str, Any]], llm_fact
         raise AgentValidationError("api_key", str(exc)) from None
     try:
         _check_model(agent, client)
-        _check_parameters(agent, client, rendered[0])
+        return _negotiate(agent, client, rendered[0])
     finally:
         client.close()
 
@@ -162,9 +163,9 @@ def _check_model(agent: AgentDraft, client: LLMClient) -> None:
         )
 
 
-def _check_parameters(agent: AgentDraft, client: LLMClient, messages: list[dict]) -> None:
+def _negotiate(agent: AgentDraft, client: LLMClient, messages: list[dict]) -> Capabilities:
     try:
-        client.complete(messages, response_format=postprocess.response_format(agent.spec))
-    except LLMCallError as exc:
+        return capabilities.negotiate(client, messages, postprocess.response_format(agent.spec))
+    except capabilities.NegotiationError as exc:
         check = "api_key" if exc.status in (401, 403) else "parameters"
         raise AgentValidationError(check, f"a test call with the agent's parameters failed: {exc.detail}") from None

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
+import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from ml_backend.engine import prompts, tokens
+from ml_backend.engine import capabilities, prompts, tokens
 from ml_backend.engine.answers import Answer, score_answer, to_ls_results
 from ml_backend.engine.labeling import EmptyInputError, LabelSpec
 from ml_backend.engine.llm import Completion, LLMCallError, LLMClient
@@ -44,6 +44,7 @@ class Outcome:
     tokens_in: int = 0
     tokens_out: int = 0
     latency_s: float = 0.0
+    queue_s: float = 0.0
     attempts: int = 0
     cached: bool = False
     results: list[dict[str, Any]] = field(default_factory=list)
@@ -80,6 +81,7 @@ class Annotator:
         self.client = client
         self.cache = cache
         self._response_format = response_format(agent.spec)
+        self._negotiating = threading.Lock()
 
     def annotate(self, task: dict[str, Any]) -> Outcome:
         task_id = int(task["id"])
@@ -94,18 +96,10 @@ class Annotator:
         response = self.cache.cache_get(key)
         if response is not None:
             return self._outcome(task_id, response, cached=True)
-        started = time.monotonic()
         try:
             response = self._call(messages)
         except LLMCallError as exc:
-            return Outcome(
-                task_id,
-                error_class=exc.error_class,
-                error_detail=exc.detail,
-                attempts=exc.attempts,
-                latency_s=time.monotonic() - started,
-            )
-        response["latency_s"] = time.monotonic() - started
+            return Outcome(task_id, error_class=exc.error_class, error_detail=exc.detail, attempts=exc.attempts)
         self.cache.cache_put(key, response)
         return self._outcome(task_id, response, cached=False)
 
@@ -129,7 +123,21 @@ class Annotator:
             return f"prompt has {needed} tokens + max_tokens {config.max_tokens} > context window {window}"
         return None
 
+    def _negotiate(self, messages: list[dict[str, str]]) -> None:
+        """Agents stored before capabilities were negotiated at registration learn them once per
+        process, on the first call, while the other threads wait (none fails on a refusal)."""
+        with self._negotiating:
+            if self.client.capabilities is not None:
+                return
+            try:
+                found = capabilities.negotiate(self.client, messages, self._response_format)
+            except capabilities.NegotiationError as exc:
+                raise LLMCallError(ErrorClass.API_ERROR, exc.status, exc.detail, 1) from None
+            self.client.adopt(found)
+
     def _call(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+        if self.client.capabilities is None:
+            self._negotiate(messages)
         first = self.client.complete(messages, response_format=self._response_format)
         response = _as_response(first)
         if first.logprobs is None and first.content is not None:
@@ -141,7 +149,7 @@ class Annotator:
             )
             extra = _as_response(samples)
             response["samples"] = samples.samples
-            for key in ("prompt_tokens", "completion_tokens", "attempts"):
+            for key in ("prompt_tokens", "completion_tokens", "attempts", "latency_s", "queue_s"):
                 response[key] += extra[key]
         return response
 
@@ -164,6 +172,7 @@ class Annotator:
             outcome.tokens_in = response.get("prompt_tokens", 0)
             outcome.tokens_out = response.get("completion_tokens", 0)
             outcome.latency_s = response.get("latency_s", 0.0)
+            outcome.queue_s = response.get("queue_s", 0.0)
             outcome.attempts = response.get("attempts", 1)
         if outcome.ok:
             outcome.results = to_ls_results(self.agent.spec, answer)
@@ -180,4 +189,6 @@ def _as_response(completion: Completion) -> dict[str, Any]:
         "completion_tokens": completion.completion_tokens or 0,
         "attempts": completion.attempts,
         "finish_reason": completion.finish_reason,
+        "latency_s": completion.latency_s,
+        "queue_s": completion.queue_s,
     }

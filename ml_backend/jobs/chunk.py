@@ -174,7 +174,7 @@ class ChunkProcessor:
     # --- running tasks ---------------------------------------------------------------------
 
     def _wait_for_room(self, annotator: Annotator) -> None:
-        limit = BACKLOG * annotator.agent.config.max_concurrency
+        limit = BACKLOG * annotator.agent.config.concurrency()
         with self._room:
             self._room.wait_for(lambda: self._outstanding[annotator.agent.id] < limit or self._closing.is_set())
 
@@ -244,7 +244,7 @@ class ChunkProcessor:
         with self._lock:
             pool = self._pools.get(agent.id)
             if pool is None:
-                pool = ThreadPoolExecutor(POOL * agent.config.max_concurrency, thread_name_prefix=f"job-{agent.id[:8]}")
+                pool = ThreadPoolExecutor(POOL * agent.config.concurrency(), thread_name_prefix=f"job-{agent.id[:8]}")
                 self._pools[agent.id] = pool
             return pool
 

@@ -44,6 +44,7 @@ def build_summary(store: Store, job: JobRecord, agent: AgentRecord, *, now: date
         "price_source": price.source,
         "predictions_written": stats.pushed,
         "mean_latency_s": None if stats.mean_latency_s is None else round(stats.mean_latency_s, 4),
+        "mean_queue_s": None if stats.mean_queue_s is None else round(stats.mean_queue_s, 4),
         "wall_time_s": round(wall, 3),
         "throughput_per_s": round(job.done / wall, 3) if wall > 0 else None,
     }

@@ -153,7 +153,8 @@ def _job_overview(job: Mapping[str, Any], summary: Mapping[str, Any] | None) -> 
     ]
     if summary:
         rows.append(("predictions written", display.number(summary.get("predictions_written"))))
-        rows.append(("mean latency", display.seconds(summary.get("mean_latency_s"))))
+        rows.append(("mean latency per call", display.seconds(summary.get("mean_latency_s"))))
+        rows.append(("mean wait for a call slot", display.seconds(summary.get("mean_queue_s"))))
     if job.get("error"):
         rows.append(("error", str(job["error"])))
     return rows

@@ -78,7 +78,7 @@ class Predictor:
         agent = annotator.agent
         pool = self._pools.get(agent.id)
         if pool is None:
-            pool = ThreadPoolExecutor(agent.config.max_concurrency, thread_name_prefix=f"predict-{agent.id[:8]}")
+            pool = ThreadPoolExecutor(agent.config.concurrency(), thread_name_prefix=f"predict-{agent.id[:8]}")
             self._pools[agent.id] = pool
         return pool
 

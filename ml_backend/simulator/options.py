@@ -13,6 +13,8 @@ from typing import Any
 
 API_KEY_ENV = "LSAGENT_SIM_API_KEY"
 FAULT_FIELDS = ("fault_429", "fault_500", "fault_timeout", "fault_drop", "fault_malformed", "fault_offlabel")
+# Request parameters the simulator can refuse, as some OpenAI-compatible servers do.
+REJECTABLE = ("json_schema", "json_object", "logprobs", "top_logprobs", "seed", "n")
 
 
 class OptionsError(ValueError):
@@ -36,8 +38,15 @@ class SimulatorOptions:
     fault_offlabel: float = 0.0
     timeout_sleep_s: float = 30.0
     logprobs: bool = True
+    reject: str = ""
+    reject_status: int = 400
 
     def __post_init__(self) -> None:
+        unknown = [name for name in self.rejected() if name not in REJECTABLE]
+        if unknown:
+            raise OptionsError(f"reject: unknown parameter {unknown[0]!r}; rejectable: {', '.join(REJECTABLE)}")
+        if not 400 <= self.reject_status <= 599:
+            raise OptionsError(f"reject_status must be a 4xx or 5xx status, got {self.reject_status}")
         for name in ("latency_ms", "jitter_ms", "timeout_sleep_s", "rpm"):
             if getattr(self, name) < 0:
                 raise OptionsError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -47,6 +56,10 @@ class SimulatorOptions:
         total = sum(getattr(self, name) for name in FAULT_FIELDS)
         if total > 1.0 + 1e-9:
             raise OptionsError(f"the fault rates add up to {total:.3f}; their sum must be <= 1")
+
+    def rejected(self) -> list[str]:
+        """The parameters this simulator refuses (``reject`` is a comma-separated list)."""
+        return [name.strip() for name in self.reject.split(",") if name.strip()]
 
     def public(self) -> dict[str, Any]:
         """The options as JSON, without the API key (a secret is never returned)."""
@@ -75,6 +88,10 @@ def _coerce(name: str, kind: str, value: Any) -> Any:
         if isinstance(value, bool):
             return value
         raise OptionsError(f"{name} must be true or false, got {value!r}")
+    if kind == "str":
+        if isinstance(value, str):
+            return value
+        raise OptionsError(f"{name} must be a string, got {value!r}")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise OptionsError(f"{name} must be a number, got {value!r}")
     if kind == "int":
@@ -102,6 +119,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         parser.add_argument(f"--fault-{flag}", type=float, default=0.0, help=f"probability of: {what}")
     parser.add_argument("--timeout-sleep-s", type=float, default=30.0, help="how long a timeout fault sleeps")
     parser.add_argument("--no-logprobs", dest="logprobs", action="store_false", help="never return logprobs")
+    parser.add_argument("--reject", default="", help=f"refuse these request parameters (comma-separated: "
+                        f"{', '.join(REJECTABLE)}), like servers that do not support them")
+    parser.add_argument("--reject-status", type=int, default=400, help="HTTP status of such a refusal (e.g. 500)")
     return parser
 
 

@@ -20,7 +20,7 @@ bp = Blueprint("agents", __name__)
 SAMPLE_TASKS = 20
 MAX_PREVIEW = 50
 TASK_FIELDS = ("id", "data")
-CONFIG_FIELDS = tuple(name for name in ModelConfig.model_fields if name != "model")
+CONFIG_FIELDS = tuple(name for name in ModelConfig.model_fields if name not in ("model", "capabilities"))
 AGENT_FIELDS = ("project", "name", "model", "instructions", "template", "activate")
 
 
@@ -120,7 +120,7 @@ def ensure_agent_fits(project: int, record: Any) -> None:
 def agent_or_404(reference: str) -> Any:
     record = state().runtime.store.get_agent(reference)
     if record is None:
-        raise ApiError(404, "not_found", f"no agent {reference!r}: give its id, an id prefix or its model_version")
+        raise ApiError(404, "not_found", f"no agent {reference!r}: give its id, an id prefix, its model_version or its unique name")
     return record
 
 
