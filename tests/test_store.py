@@ -184,6 +184,17 @@ def test_get_agent_by_id_prefix_and_model_version(store: Store) -> None:
     assert store.get_agent("ffffffff") is None
 
 
+def test_get_agent_by_unique_name(store: Store) -> None:
+    save(store, AGENT_A, name="qwen-defaults")
+    save(store, AGENT_B, name="shared")
+    save(store, AGENT_C, name="shared")
+    assert store.get_agent("qwen-defaults").id == AGENT_A
+    with pytest.raises(AmbiguousReferenceError) as caught:
+        store.get_agent("shared")
+    assert "shared@abcdef12" in str(caught.value) and "shared@0123abcd" in str(caught.value)
+    assert store.get_agent("nobody") is None
+
+
 def test_list_agents_by_project(store: Store) -> None:
     save(store, AGENT_A, project=1)
     save(store, AGENT_C, project=2)
