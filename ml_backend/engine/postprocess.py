@@ -53,8 +53,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import json_repair
-
+from ml_backend.engine.jsonobject import Found, find_object, json_error, norm_key, repaired_object
 from ml_backend.engine.labeling import Control, Label, LabelSpec
 from ml_backend.engine.outcomes import ErrorClass
 
@@ -116,11 +115,11 @@ def parse_response(content: str | None, spec: LabelSpec) -> Parsed:
     if content is None or not content.strip():
         return Parsed({}, ErrorClass.FORMAT_ERROR, "empty response")
     masked = _FENCE.sub(lambda m: " " * len(m.group()), content)
-    found = _find_object(content, spec) or _repaired_object(masked, spec)
+    found = find_object(content, spec) or repaired_object(masked, spec)
     if found is not None:
         segments, problems = _json_segments(content, found, spec)
         return _read(spec, segments, problems)
-    broken = _json_error(masked)
+    broken = json_error(masked)
     if broken is not None:
         return Parsed({}, ErrorClass.FORMAT_ERROR, f"answer is not valid JSON ({broken}): {_shorten(content)!r}")
     segments, problems = _text_segments(masked, spec)
@@ -128,18 +127,6 @@ def parse_response(content: str | None, spec: LabelSpec) -> Parsed:
 
 
 Segments = dict[str, list[tuple[str, int | None]]]
-
-
-def _json_error(masked: str) -> str | None:
-    """Why an answer that opens a JSON object does not decode; None when it is not such an answer."""
-    start = len(masked) - len(masked.lstrip())
-    if not masked.startswith("{", start):
-        return None
-    try:
-        json.JSONDecoder().raw_decode(masked, start)
-    except ValueError as exc:
-        return str(exc)
-    return None
 
 
 def _read(spec: LabelSpec, segments: Segments, problems: list[str]) -> Parsed:
@@ -351,69 +338,8 @@ def _fuzzy(piece: str, control: Control) -> list[tuple[int, Label, str]]:
     return [(start, label, piece[start:end]) for start, end, label in sorted(found, key=lambda f: f[0])]
 
 
-def _norm_key(key: str) -> str:
-    return re.sub(r"[\s_-]+", "", key).casefold()
-
-
-def _keys_for(obj: dict[str, Any], spec: LabelSpec) -> dict[str, str]:
-    """Control name -> the object's key that answers it."""
-    by_norm = {_norm_key(key): key for key in obj}
-    return {c.name: by_norm[_norm_key(c.name)] for c in spec.controls if _norm_key(c.name) in by_norm}
-
-
-def _find_object(content: str, spec: LabelSpec) -> tuple[dict[str, Any], int, int, dict[str, str]] | None:
-    """The first decodable JSON object that answers at least one control, with its span and keys."""
-    decoder = json.JSONDecoder()
-    at = content.find("{")
-    while at >= 0:
-        try:
-            obj, end = decoder.raw_decode(content, at)
-        except ValueError:
-            at = content.find("{", at + 1)
-            continue
-        if isinstance(obj, dict) and (keys := _keys_for(obj, spec)):
-            return obj, at, end, keys
-        at = content.find("{", at + 1)
-    return None
-
-
-def _repaired_object(masked: str, spec: LabelSpec) -> tuple[dict[str, Any], int, int, dict[str, str]] | None:
-    """The object from the first ``{`` as ``json-repair`` reads it, unless the text was cut off."""
-    start = masked.find("{")
-    if start < 0 or _cut_off(masked[start:]):
-        return None
-    repaired = json_repair.loads(masked[start:])
-    for obj in repaired if isinstance(repaired, list) else [repaired]:
-        if isinstance(obj, dict) and (keys := _keys_for(obj, spec)):
-            return obj, start, len(masked), keys
-    return None
-
-
-def _cut_off(text: str) -> bool:
-    """Whether ``text`` (from an object's ``{``) ends inside a string or an open list: a missing
-    final ``}`` is a slip, but there a label may have been lost."""
-    quote: str | None = None
-    escaped = False
-    stack: list[str] = []
-    for char in text:
-        if escaped:
-            escaped = False
-        elif quote:
-            escaped = char == "\\"
-            quote = None if char == quote else quote
-        elif char in "\"'":
-            quote = char
-        elif char in "[{":
-            stack.append(char)
-        elif char in "]}" and stack:
-            stack.pop()
-            if not stack:
-                return False
-    return quote is not None or "[" in stack
-
-
 def _json_segments(
-    content: str, found: tuple[dict[str, Any], int, int, dict[str, str]], spec: LabelSpec
+    content: str, found: Found, spec: LabelSpec
 ) -> tuple[Segments, list[str]]:
     obj, start, end, keys = found
     segments: Segments = {}
@@ -462,11 +388,11 @@ def _value_offsets(content: str, start: int, end: int, key: str, items: list[str
 
 def _text_segments(masked: str, spec: LabelSpec) -> tuple[Segments, list[str]]:
     """Plain-text answers per control: named lines, else the whole text for a single control."""
-    names = {_norm_key(control.name): control.name for control in spec.controls}
+    names = {norm_key(control.name): control.name for control in spec.controls}
     lines = list(_KEY_LINE.finditer(masked))
     segments: Segments = {}
     for i, line in enumerate(lines):
-        name = names.get(_norm_key(line["key"]))
+        name = names.get(norm_key(line["key"]))
         if name is None:
             continue
         start, end = line.start("rest"), line.end("rest")
