@@ -29,16 +29,13 @@ Why each part is here:
 
 from __future__ import annotations
 
-import email.utils
 import math
 import os
-import random
 import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import httpx2
@@ -48,11 +45,14 @@ from tenacity import RetryCallState, Retrying, retry_if_exception
 from ml_backend.engine.modelconfig import Capabilities, ModelConfig
 from ml_backend.engine.outcomes import ErrorClass
 from ml_backend.engine.ratelimit import LocalRateLimiter, RateLimiter, RequestTooLargeError
+from ml_backend.engine.retries import RetryPolicy, is_retryable, retry_after_seconds
+
+__all__ = ["Attempt", "Completion", "LLMCallError", "LLMClient", "MissingAPIKeyError", "RetryPolicy", "is_retryable",
+           "retry_after_seconds"]
 
 T = TypeVar("T")
 Message = dict[str, Any]
 
-RETRYABLE_STATUSES = frozenset({408, 429})
 _CONTEXT_MESSAGE = re.compile(r"context[ _-]?(length|window|size)|maximum context|too many tokens", re.I)
 _CHARS_PER_TOKEN = 3  # a deliberately high token estimate when the caller gives none
 
@@ -107,29 +107,6 @@ class Attempt:
     retry_after_s: float | None
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Attempts per call, the most time one call may sleep between attempts, and the backoff:
-    `backoff_initial_s * 2**(retry - 1)` plus up to `backoff_initial_s` of jitter, capped at
-    `backoff_max_s`, and never shorter than the server's Retry-After."""
-
-    max_attempts: int = 6
-    max_wait_s: float = 120.0
-    backoff_initial_s: float = 0.5
-    backoff_max_s: float = 20.0
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
-        if min(self.max_wait_s, self.backoff_initial_s, self.backoff_max_s) < 0:
-            raise ValueError("retry waits must be non-negative")
-
-    def backoff(self, retry: int) -> float:
-        """The sleep before retry number `retry` (1 = the first retry), ignoring Retry-After."""
-        exponential = self.backoff_initial_s * 2 ** min(retry - 1, 30)
-        return min(self.backoff_max_s, exponential + random.uniform(0, self.backoff_initial_s))
-
-
 class _Failed(Exception):
     """Internal: the last exception of a retried call, with the number of attempts it took."""
 
@@ -137,42 +114,6 @@ class _Failed(Exception):
         super().__init__(error, attempts)
         self.error = error
         self.attempts = attempts
-
-
-def retry_after_seconds(error: BaseException) -> float | None:
-    """The server's requested delay from `retry-after-ms` or `Retry-After` (seconds or HTTP date)."""
-    response = getattr(error, "response", None)
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    try:
-        if headers.get("retry-after-ms"):
-            return max(0.0, float(headers["retry-after-ms"]) / 1000)
-        value = headers.get("retry-after")
-        if value:
-            return max(0.0, float(value))
-    except ValueError:
-        return _http_date_delay(headers.get("retry-after"))
-    return None
-
-
-def _http_date_delay(value: str | None) -> float | None:
-    try:
-        when = email.utils.parsedate_to_datetime(value or "")
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when.replace(tzinfo=when.tzinfo or timezone.utc) - datetime.now(timezone.utc)).total_seconds())
-
-
-def is_retryable(error: BaseException) -> bool:
-    """Whether another attempt can succeed: rate limits, server errors, timeouts, lost connections."""
-    if isinstance(error, openai.APIConnectionError):
-        return True
-    if not isinstance(error, openai.APIStatusError):
-        return False
-    if error.code == "insufficient_quota":
-        return False
-    return error.status_code in RETRYABLE_STATUSES or error.status_code >= 500
 
 
 def _is_context_overflow(error: BaseException) -> bool:
