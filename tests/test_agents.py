@@ -82,6 +82,8 @@ def test_registration_stores_what_the_endpoint_accepts(service: Any, project: in
     job = service.client().run_job(agent["id"], "all", wait=True)
     assert job["counts"]["labeled"] == len(TEXTS)
     assert sim.stats()["by_status"] == {"200": len(TEXTS)}  # no job rediscovers the refusal
+    summary = service.client().job(job["id"])["summary"]
+    assert summary["mean_latency_s"] > 0 and summary["mean_queue_s"] >= 0
 
 
 def test_the_response_format_can_be_chosen(service: Any, project: int, sim: Any) -> None:
