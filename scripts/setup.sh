@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Idempotent set-up: the project virtualenv, Label Studio in its own virtualenv, and the
-# services the scale-out mode and the tests use. Safe to run again: it reuses what exists.
+# Idempotent set-up: the project virtualenv, Label Studio in its own virtualenv, and (with
+# --services) the services the scale-out mode and the tests use, and the real-model test tier
+# (scripts/setup_llama.sh). Safe to run again: it reuses what exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +33,8 @@ if [ ! -f "$LS_VENV/.installed" ]; then
 fi
 
 if [ "${1:-}" = "--services" ]; then
+  # The real-model test tier: llama-cpp-python's server and SmolLM2-135M (first run: a C++ build).
+  bash scripts/setup_llama.sh
   if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
     say "starting Redis"
     mkdir -p /var/lib/redis /var/log/redis

@@ -135,7 +135,7 @@ def test_item_fields_price_the_outcome_and_keep_the_results() -> None:
                       tokens_in=1000, tokens_out=10, attempts=2, results=results, meta={"method": "logprobs"})
     fields = item_fields(outcome, pricing.price_for("gpt-4o-mini", env={}))
     assert fields["cost"] == pytest.approx((1000 * 0.15 + 10 * 0.60) / 1e6)
-    assert fields["meta"] == {"method": "logprobs", "results": results, "cached": False}
+    assert fields["meta"] == {"method": "logprobs", "results": results, "cached": False, "queue_s": 0.0}
     assert fields["error_class"] is None and fields["invalid_label"] is None and fields["api_error_kind"] is None
 
 
