@@ -15,9 +15,10 @@ post-processing). Signals compared, for the same answers:
 * its geometric mean (Autolabel style),
 * self-consistency: the share of k extra samples (temperature 0.7) that agree with the answer.
 
-An answer with no valid label counts as wrong, with confidence 0 for every signal. Printed:
-accuracy, and per signal the AUROC (right vs wrong) with a 95% bootstrap interval, and the
-selective accuracy of the most confident 50% and 80%.
+An answer with no valid label counts as wrong in the accuracy; the signals are compared on the
+answers that have a label (an unlabelled answer is caught by its error class, not by a score).
+Printed: accuracy, and per signal, over the labelled answers, the AUROC (right vs wrong) with a
+95% bootstrap interval and the selective accuracy of the most confident 50% and 80%.
 
     .venv/bin/python benchmarks/bench_confidence.py --limit 300 --samples 5
 """
@@ -66,6 +67,7 @@ SIGNALS = ("label probability (bounded)", "arithmetic mean", "geometric mean", "
 class Row:
     correct: bool
     signals: tuple[float, float, float, float]
+    labelled: bool = True
 
 
 class MemoryCache:
@@ -118,7 +120,7 @@ def label_all(base_url: str, model: str, data: list[tuple[str, str]], samples: i
         text, gold = data[index]
         outcome = annotator.annotate({"id": index, "data": {"text": text}})
         if not outcome.ok:
-            return Row(False, (0.0, 0.0, 0.0, 0.0))
+            return Row(False, (0.0, 0.0, 0.0, 0.0), labelled=False)
         chosen = outcome.labels["sentiment"][0]
         messages = prompts.render_messages(template, spec, {"text": text})
         drawn = client.complete(messages, response_format=schema, n=samples, temperature=SELF_CONSISTENCY_TEMPERATURE)
@@ -192,10 +194,10 @@ def main() -> None:
     finally:
         stop_llama_server(process)
     correct = sum(row.correct for row in rows)
-    print(f"\naccuracy {correct}/{len(rows)} = {correct / len(rows):.1%} "
-          f"(no valid label: {sum(1 for row in rows if row.signals == (0.0, 0.0, 0.0, 0.0))}); "
-          f"{time.monotonic() - started:.0f} s\n")
-    print(table(rows, args.bootstrap, args.seed))
+    labelled = [row for row in rows if row.labelled]
+    print(f"\naccuracy {correct}/{len(rows)} = {correct / len(rows):.1%}; {len(labelled)} answers with a label, "
+          f"{correct / max(1, len(labelled)):.1%} of them right; {time.monotonic() - started:.0f} s\n")
+    print(table(labelled, args.bootstrap, args.seed))
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ def test_real_answers_parse(llama_server: LlamaServer, tmp_path: Path) -> None:
 def test_a_job_of_30_tasks_gives_each_one_outcome_with_a_confidence(service: Any, label_studio: Any) -> None:
     project = label_studio.new_project(SENTIMENT_CONFIG, [{"text": text} for text in TEXTS])
     agent = register(service, project, "real-job")
-    job = service.client().run_job(agent["id"], "all", wait=True, timeout=600)
+    job = service.client().run_job(agent["id"], "all", wait=True, timeout=1800)
     assert job["status"] == "done" and job["total"] == 30 and job["counts"]["done"] == 30
     items = list(service.runtime.store.items(job["id"]))
     assert sorted(item.task_id for item in items) == sorted(label_studio.task_ids(project))
