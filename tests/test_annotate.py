@@ -96,6 +96,7 @@ def test_failures_are_classified_outcomes_not_exceptions(make_annotator: Any, si
     refused = make_annotator().annotate({"id": 6, "data": {"text": "Fine."}})
     assert refused.error_class == "api_error" and "401" in refused.error_detail
     assert "wrong-key" not in refused.error_detail
+    assert refused.latency_s is None  # no answer, no call time: kept out of the mean latency
 
 
 def test_an_endpoint_without_usage_counts_zero_tokens_instead_of_failing() -> None:

@@ -43,7 +43,7 @@ class Outcome:
     meta: dict[str, Any] = field(default_factory=dict)
     tokens_in: int = 0
     tokens_out: int = 0
-    latency_s: float = 0.0
+    latency_s: float | None = 0.0
     queue_s: float = 0.0
     attempts: int = 0
     cached: bool = False
@@ -99,7 +99,9 @@ class Annotator:
         try:
             response = self._call(messages)
         except LLMCallError as exc:
-            return Outcome(task_id, error_class=exc.error_class, error_detail=exc.detail, attempts=exc.attempts)
+            # No answer, so no call time: None keeps failures out of the mean latency.
+            return Outcome(task_id, error_class=exc.error_class, error_detail=exc.detail, attempts=exc.attempts,
+                           latency_s=None)
         self.cache.cache_put(key, response)
         return self._outcome(task_id, response, cached=False)
 
