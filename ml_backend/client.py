@@ -95,7 +95,7 @@ class Client:
         return Records((Record(agent) for agent in found), AGENT_COLUMNS)
 
     def agent(self, agent: str) -> Record:
-        """An agent by id, unique id prefix or model_version."""
+        """An agent by id, unique id prefix, model_version or unique name."""
         return Record(self._request("GET", f"/api/agents/{agent}"))
 
     def preview(self, agent: str, limit: int = 3, task_ids: list[int] | None = None) -> Record:

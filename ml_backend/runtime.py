@@ -16,7 +16,6 @@ from ml_backend.engine.ratelimit import LocalRateLimiter, RedisRateLimiter
 from ml_backend.settings import Settings
 from ml_backend.store import AgentRecord, Store
 
-
 REGISTRATION_RETRY = RetryPolicy(max_attempts=2, max_wait_s=10.0)
 #: Where the openai client sends requests when neither the agent nor the environment names an endpoint.
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"

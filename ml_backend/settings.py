@@ -12,8 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ml_backend.engine.endpoints import BASE_URLS_VAR, DEFAULT_KEY_PATTERNS, KEY_PATTERNS_VAR, EndpointPolicy
-from ml_backend.engine.endpoints import allowed_base_urls, key_patterns
+from ml_backend.engine.endpoints import (
+    BASE_URLS_VAR,
+    DEFAULT_KEY_PATTERNS,
+    KEY_PATTERNS_VAR,
+    EndpointPolicy,
+    allowed_base_urls,
+    key_patterns,
+)
 from ml_backend.environment import number, url
 from ml_backend.jobs.options import JobOptions
 

@@ -2,7 +2,8 @@
 # Idempotent set-up: the project virtualenv, Label Studio in its own virtualenv, and the
 # services the scale-out mode and the tests use. Safe to run again: it reuses what exists.
 #   --project   only the project virtualenv (enough for `make lint` and `make test-fast`)
-#   --services  also start Redis and PostgreSQL and install Chromium (what `make test` needs)
+#   --services  also start Redis and PostgreSQL, install Chromium and build the real-model tier
+#               (scripts/setup_llama.sh): what `make test` needs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +36,8 @@ if [ ! -f "$LS_VENV/.installed" ]; then
 fi
 
 if [ "${1:-}" = "--services" ]; then
+  # The real-model test tier: llama-cpp-python's server and SmolLM2-135M (first run: a C++ build).
+  bash scripts/setup_llama.sh
   if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
     say "starting Redis"
     mkdir -p /var/lib/redis /var/log/redis

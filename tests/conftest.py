@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 
 pytest_plugins = ["tests.fixtures.simulator", "tests.fixtures.databases", "tests.fixtures.label_studio",
-                  "tests.fixtures.service", "tests.fixtures.browser", "tests.fixtures.processes"]
+                  "tests.fixtures.service", "tests.fixtures.browser", "tests.fixtures.processes",
+                  "tests.fixtures.llama"]
 
 INTEGRATION = "integration"
-# fixtures that start or reach a service the fast tier does without
-SERVICE_FIXTURES = frozenset({"label_studio", "postgres_admin_dsn", "fresh_postgres_url", "redis_url"})
+# fixtures that start or reach a service (or a real model) the fast tier does without
+SERVICE_FIXTURES = frozenset({"label_studio", "postgres_admin_dsn", "fresh_postgres_url", "redis_url", "llama_server"})
 SERVICE_PORTS = {6379: "Redis", 5432: "PostgreSQL"}
 
 

@@ -74,6 +74,47 @@ def test_register_show_list_and_register_again(service: Any, project: int) -> No
     assert missing.status_code == 404 and "no agent" in missing.json()["message"]
 
 
+def test_registration_stores_what_the_endpoint_accepts(service: Any, project: int, sim: Any) -> None:
+    """A server refusing json_schema with a 500 naming it (as llama.cpp's does): the agent is
+    registered with json_object, shown in its config, and its job sends json_object at once."""
+    sim.configure(reject="json_schema", reject_status=500)
+    response = create(service, project=project)
+    assert response.status_code == 201, response.text
+    agent = response.json()
+    assert agent["config"]["capabilities"] == {"response_format": "json_object", "logprobs": True,
+                                               "top_logprobs": 5, "seed": False, "choices": True}
+    assert service.client().agent(agent["id"])["config"]["capabilities"] == agent["config"]["capabilities"]
+    sim.reset()
+    job = service.client().run_job(agent["id"], "all", wait=True)
+    assert job["counts"]["labeled"] == len(TEXTS)
+    assert sim.stats()["by_status"] == {"200": len(TEXTS)}  # no job rediscovers the refusal
+    summary = service.client().job(job["id"])["summary"]
+    assert summary["mean_latency_s"] > 0 and summary["mean_queue_s"] >= 0
+
+
+def test_the_response_format_can_be_chosen(service: Any, project: int, sim: Any) -> None:
+    agent = create(service, project=project, response_format="none").json()
+    assert agent["config"]["response_format"] == "none"
+    assert agent["config"]["capabilities"]["response_format"] == "none"
+    assert "response_format" not in sim.stats()["last_request"]
+    sim.configure(reject="json_schema", reject_status=500)
+    forced = create(service, project=project, response_format="json_schema", temperature=0.5)
+    assert_refused(forced, "parameters", "json_schema")
+    bad = create(service, project=project, response_format="xml")
+    assert bad.status_code in (400, 422) and "response_format" in bad.text
+
+
+def test_agents_are_found_by_unique_name(service: Any, project: int) -> None:
+    first = create(service, project=project, name="qwen-defaults").json()
+    assert service.client().agent("qwen-defaults")["id"] == first["id"]
+    # Names are not part of an agent's identity: the two need configs of their own.
+    assert create(service, project=project, name="twice", temperature=0.3).status_code == 201
+    assert create(service, project=project, name="twice", temperature=0.5).status_code == 201
+    ambiguous = requests.get(f"{service.url}/api/agents/twice", timeout=5)
+    assert ambiguous.status_code == 400 and ambiguous.json()["error"] == "ambiguous"
+    assert ambiguous.text.count("twice@") == 2
+
+
 def test_another_config_is_another_agent(service: Any, project: int) -> None:
     first = create(service, project=project).json()
     second = create(service, project=project, instructions="Classify the sentiment of the customer review.")
@@ -281,8 +322,9 @@ def test_a_stored_agent_comes_back_as_the_agent_it_was(runtime: Runtime) -> None
     record, _ = register(runtime)
     agent = agents.Agent.from_record(record)
     assert agent.columns() == {name: getattr(record, name) for name in agent.columns()}
+    assert agent.config.capabilities is not None  # negotiated at registration, stored with the agent
     assert agents.draft(name="direct", project=1, label_config=SENTIMENT_CONFIG,
-                        config=ModelConfig(model="sim-small")) == agent
+                        config=ModelConfig(model="sim-small", capabilities=agent.config.capabilities)) == agent
 
 
 def test_runtime_registers_once(runtime: Runtime) -> None:

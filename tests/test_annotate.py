@@ -4,6 +4,7 @@ and a real SQLite store as the response cache."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from ml_backend.engine import agents
 from ml_backend.engine.annotate import Annotator
 from ml_backend.engine.llm import LLMClient
-from ml_backend.engine.modelconfig import ModelConfig
+from ml_backend.engine.modelconfig import Capabilities, ModelConfig
 from ml_backend.store import Store
 
 CONFIG = (
@@ -35,6 +36,8 @@ def make_annotator(sim: Any, store: Store, monkeypatch: pytest.MonkeyPatch) -> A
     monkeypatch.setenv("SIM_KEY", sim.api_key)
 
     def build(model: str = "sim-small", **options: Any) -> Annotator:
+        options.setdefault("capabilities", Capabilities(response_format="json_schema", logprobs=True, top_logprobs=5,
+                                                        seed=False, choices=True))
         config = ModelConfig(model=model, base_url=sim.base_url, api_key_env="SIM_KEY", **options)
         agent = agents.draft(name="test", project=1, label_config=CONFIG, config=config)
         return Annotator(agent, LLMClient(config), store)
@@ -92,6 +95,7 @@ def test_failures_are_classified_outcomes_not_exceptions(make_annotator: Any, si
     refused = make_annotator().annotate({"id": 6, "data": {"text": "Fine."}})
     assert refused.error_class == "api_error" and "401" in refused.error_detail
     assert "wrong-key" not in refused.error_detail
+    assert refused.latency_s is None  # no answer, no call time: kept out of the mean latency
 
 
 def test_an_endpoint_without_usage_counts_zero_tokens_instead_of_failing() -> None:
@@ -101,3 +105,30 @@ def test_an_endpoint_without_usage_counts_zero_tokens_instead_of_failing() -> No
 
     response = _as_response(Completion("{}", None, None, None, None, 0.1, 1, "stop"))
     assert (response["prompt_tokens"], response["completion_tokens"]) == (0, 0)
+
+
+def test_an_agent_stored_without_capabilities_negotiates_once(make_annotator: Any, sim: Any) -> None:
+    """Concurrent first calls against a server refusing json_schema with a 500: one refusal in all,
+    during the one negotiation the other threads wait for; then every call sends json_object."""
+    sim.configure(reject="json_schema", reject_status=500)
+    annotator = make_annotator(capabilities=None)
+    tasks = [{"id": i, "data": {"text": f"Review {i}: a fine, lovely film."}} for i in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        outcomes = list(pool.map(annotator.annotate, tasks))
+    assert all(outcome.ok for outcome in outcomes), [outcome.error_detail for outcome in outcomes]
+    assert sim.stats()["by_status"]["500"] == 1
+    assert annotator.client.capabilities is not None
+    assert annotator.client.capabilities.response_format == "json_object"
+    assert sim.stats()["last_request"]["response_format"] == {"type": "json_object"}
+
+
+def test_latency_is_the_calls_own_time_and_the_wait_for_a_slot_is_apart(make_annotator: Any, sim: Any) -> None:
+    sim.configure(latency_ms=300)
+    annotator = make_annotator(max_concurrency=1)
+    tasks = [{"id": i, "data": {"text": f"Task {i} was good."}} for i in range(3)]
+    with ThreadPoolExecutor(3) as pool:
+        outcomes = list(pool.map(annotator.annotate, tasks))
+    # One slot: the calls ran one after another, each ~0.3 s; the last waited ~0.6 s for the slot.
+    assert all(0.25 <= outcome.latency_s < 0.55 for outcome in outcomes), [o.latency_s for o in outcomes]
+    assert max(outcome.queue_s for outcome in outcomes) >= 0.5
+    assert min(outcome.queue_s for outcome in outcomes) < 0.1

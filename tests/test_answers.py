@@ -58,16 +58,17 @@ def test_logprobs_confidence_per_label_control_and_prediction() -> None:
     assert "".join(t["token"] for t in BOTH_LOGPROBS) == BOTH_CONTENT
     answer = score_answer(SPEC, BOTH_CONTENT, BOTH_LOGPROBS)
     # Negative: 0.9 / (0.9 + 0.05 + 0.05) = 0.9
-    # Sports: 0.8 / (0.8 + 0.2) = 0.8;  Politics: 0.5 / (0.5 + 0.3) = 0.625 ("]" is non-label)
-    # topics = min(0.8, 0.625) = 0.625;  score = min(0.9, 0.625) = 0.625
+    # Sports: Health unseen, at most the smallest listed 0.2: 0.8 / (0.8 + 0.2 + 0.2) = 0.666667
+    # Politics: Sports unseen, at most "]" 0.2: 0.5 / (0.5 + 0.3 + 0.2) = 0.5 ("]" is non-label)
+    # topics = min(0.666667, 0.5) = 0.5;  score = min(0.9, 0.5) = 0.5
     assert answer.method == "logprobs"
     assert answer.labels == {"sentiment": ["neg"], "topics": ["Sports", "Politics"]}
     assert answer.per_label == {
         "sentiment": {"neg": pytest.approx(0.9)},
-        "topics": {"Sports": pytest.approx(0.8), "Politics": pytest.approx(0.625)},
+        "topics": {"Sports": pytest.approx(0.8 / 1.2), "Politics": pytest.approx(0.5)},
     }
-    assert answer.confidence == {"sentiment": pytest.approx(0.9), "topics": pytest.approx(0.625)}
-    assert answer.score == pytest.approx(0.625)
+    assert answer.confidence == {"sentiment": pytest.approx(0.9), "topics": pytest.approx(0.5)}
+    assert answer.score == pytest.approx(0.5)
     assert answer.error is None
 
 
@@ -99,10 +100,11 @@ def test_positions_with_a_real_tokenizer() -> None:
         logprobs.append(entry)
     assert [t["token"] for t in logprobs if t["top_logprobs"]] == ["Health", "Politics", "Neutral"]
     answer = score_answer(SPEC, content, logprobs)
-    # Health 0.7 / 1.0; Politics 0.9 / (0.9 + 0.05) ("]" is non-label); Neutral 0.6 / 1.0
+    # Health 0.7 / 1.0; Politics 0.9 / (0.9 + 0.05 + 0.05): "]" is non-label, Health unseen and
+    # bounded by the smallest listed 0.05; Neutral 0.6 / 1.0
     assert answer.per_label == {
         "sentiment": {"Neutral": pytest.approx(0.6)},
-        "topics": {"Health": pytest.approx(0.7), "Politics": pytest.approx(0.9 / 0.95)},
+        "topics": {"Health": pytest.approx(0.7), "Politics": pytest.approx(0.9)},
     }
     assert answer.score == pytest.approx(0.6)
 
@@ -136,7 +138,7 @@ def test_self_consistency_multiple_choice_takes_the_weakest_label() -> None:
 def test_logprobs_win_over_samples() -> None:
     answer = score_answer(SPEC, BOTH_CONTENT, BOTH_LOGPROBS, ["Happy"])
     assert answer.method == "logprobs"
-    assert answer.score == pytest.approx(0.625)
+    assert answer.score == pytest.approx(0.5)
 
 
 def test_no_signal_means_no_confidence() -> None:
@@ -179,7 +181,8 @@ def test_format_error_parse_line() -> None:
 
 
 def test_parse_line_for_a_labelled_answer() -> None:
-    answer = score_answer(SENTIMENT_ONLY, "Positive", [tok("Positive", 0.8, ("Positive", 0.8), ("Negative", 0.2))])
+    answer = score_answer(SENTIMENT_ONLY, "Positive",
+                          [tok("Positive", 0.8, ("Positive", 0.8), ("Negative", 0.15), ("Neutral", 0.05))])
     assert json.loads(json.dumps(answer.to_parse_line())) == {
         "labels": {"sentiment": ["pos"]},
         "confidence": {"sentiment": pytest.approx(0.8)},
@@ -205,6 +208,7 @@ def test_meta_says_how_confidence_was_made() -> None:
         "geo_mean_prob": None,
         "dropped": {},
         "invalid": [],
+        "label_mass": {},
     }
     assert score_answer(SENTIMENT_ONLY, "Mixed", None).meta()["invalid"] == ["Mixed"]
 
@@ -237,7 +241,7 @@ def test_ls_results_use_values_and_control_confidence() -> None:
             "to_name": "text",
             "type": "choices",
             "value": {"choices": ["Sports", "Politics"]},
-            "score": pytest.approx(0.625),
+            "score": pytest.approx(0.5),
         },
     ]
 

@@ -6,7 +6,13 @@ import math
 
 import pytest
 
-from ml_backend.engine.confidence import control_confidence, label_probability, self_consistency, sequence_means
+from ml_backend.engine.confidence import (
+    control_confidence,
+    label_probability,
+    seen_label_mass,
+    self_consistency,
+    sequence_means,
+)
 from ml_backend.engine.labeling import Label
 
 NEG, NEU, POS = Label("Negative", "Negative"), Label("Neutral", "Neutral"), Label("pos", "Positive")
@@ -112,9 +118,10 @@ def test_shared_first_token_probabilities_sum_to_one_over_the_label_set() -> Non
 def test_shared_alternative_at_the_deciding_position_is_split_in_proportion() -> None:
     logprobs = [tok("Negative", 0.5, ("Negative", 0.5), ("Ne", 0.2), ("Neutral", 0.2), ("The", 0.1))]
     # "Negative" decides at once: E = 0.5, S = "Ne" 0.2 (Negative or Neutral), O = "Neutral" 0.2.
-    # Shared mass goes to Negative in the proportion E / (E + O): (0.5 + 0.2 * 0.5 / 0.7) / 0.9
-    # = E / (E + O) = 0.5 / 0.7 = 0.714286 (not 0.5 / 0.9 = 0.555556)
-    assert label_probability(logprobs, "Negative", 0, NEG, SENTIMENT) == pytest.approx(0.5 / 0.7)
+    # Positive is unseen: at most the smallest listed alternative, "The" 0.1, so O = 0.2 + 0.1.
+    # Shared mass goes to Negative in the proportion E / (E + O): (0.5 + 0.2 * 0.5 / 0.8) / 1.0
+    # = E / (E + O) = 0.5 / 0.8 = 0.625 (not 0.5 / 1.0 = 0.5)
+    assert label_probability(logprobs, "Negative", 0, NEG, SENTIMENT) == pytest.approx(0.5 / 0.8)
 
 
 def test_label_that_prefixes_another_resolves_on_the_next_token() -> None:
@@ -165,9 +172,9 @@ def test_position_without_top_logprobs_gives_the_tokens_own_probability() -> Non
 
 def test_typo_token_counts_for_the_label_the_parser_read() -> None:
     logprobs = [tok("Post", 0.3, ("Pos", 0.5), ("Post", 0.3), ("Neg", 0.1), ("Hmm", 0.1)), tok("ive", 0.9)]
-    # "Post" spells no label but was generated and read as Positive: E = 0.5 + 0.3, O = 0.1.
-    # P(Positive) = 0.8 / 0.9 = 0.888889
-    assert label_probability(logprobs, "Postive", 0, POS, SENTIMENT) == pytest.approx(0.8 / 0.9)
+    # "Post" spells no label but was generated and read as Positive: E = 0.5 + 0.3, O = "Neg" 0.1
+    # plus the unseen Neutral's bound, the smallest listed 0.1. P(Positive) = 0.8 / 1.0 = 0.8
+    assert label_probability(logprobs, "Postive", 0, POS, SENTIMENT) == pytest.approx(0.8)
 
 
 def test_alias_tokens_are_credited_to_their_label() -> None:
@@ -184,8 +191,8 @@ def test_multibyte_characters_are_located_by_bytes() -> None:
         tok(" Negative", 0.75, (" Negative", 0.75), (" Positive", 0.25)),
     ]
     # "→ Negative": the label starts at character 2 (byte 4), inside the " Negative" token.
-    # P(Negative) = 0.75 / (0.75 + 0.25) = 0.75
-    assert label_probability(logprobs, "→ Negative", 2, NEG, SENTIMENT) == pytest.approx(0.75)
+    # Neutral unseen, bounded by 0.25: P(Negative) = 0.75 / (0.75 + 0.25 + 0.25) = 0.6
+    assert label_probability(logprobs, "→ Negative", 2, NEG, SENTIMENT) == pytest.approx(0.6)
 
 
 def test_unknown_position_gives_none() -> None:
@@ -233,3 +240,47 @@ def test_control_confidence_is_unknown_when_any_label_is() -> None:
     assert control_confidence({"a": 0.9, "b": 0.4}) == 0.4
     assert control_confidence({"a": 0.9, "b": None}) is None
     assert control_confidence({}) is None
+
+
+def test_unseen_labels_are_bounded_by_the_smallest_listed_alternative() -> None:
+    """The issue's case: a small model answering in prose put " positive" at p = 0.22 and no other
+    label among its top 5. Before, the normalisation saw only Positive: confidence 1.0."""
+    content = "The sentiment of the movie review is positive."
+    logprobs = [
+        *spell("The", " sentiment", " of", " the", " movie", " review", " is"),
+        tok(" positive", 0.22, (" a", 0.30), (" positive", 0.22), (" very", 0.10), (" quite", 0.06), (" not", 0.04)),
+        *spell("."),
+    ]
+    # Seen: Positive 0.22. Unseen: Negative and Neutral, each at most the smallest listed, 0.04.
+    # P(Positive) >= 0.22 / (0.22 + 0.04 + 0.04) = 0.22 / 0.30 = 0.733333...
+    offset = content.index("positive")
+    assert label_probability(logprobs, content, offset, POS, SENTIMENT) == pytest.approx(0.22 / 0.30)
+    # The label mass seen at that position: only Positive's 0.22 (the rest is prose).
+    assert seen_label_mass(logprobs, content, offset, POS, SENTIMENT) == pytest.approx(0.22)
+
+
+def test_one_unseen_label_among_seen_rivals() -> None:
+    logprobs = [tok("Negative", 0.6, ("Negative", 0.6), ("Positive", 0.25), ("The", 0.1))]
+    # Neutral unseen, bounded by the smallest listed 0.1 ("The", a non-label token still bounds it).
+    # P(Negative) = 0.6 / (0.6 + 0.25 + 0.1) = 0.631578...
+    assert label_probability(logprobs, "Negative", 0, NEG, SENTIMENT) == pytest.approx(0.6 / 0.95)
+    assert seen_label_mass(logprobs, "Negative", 0, NEG, SENTIMENT) == pytest.approx(0.85)
+
+
+def test_a_short_list_never_gives_certainty() -> None:
+    # Only the generated label is listed: both rivals bounded by its own 0.9. 0.9 / (0.9 * 3) = 1/3.
+    logprobs = [tok("Sports", 0.9, ("Sports", 0.9))]
+    assert label_probability(logprobs, "Sports", 0, SPORTS, TOPICS) == pytest.approx(1 / 3)
+
+
+def test_unseen_labels_at_a_shared_prefix_are_bounded_too() -> None:
+    content = "Neutral"
+    logprobs = [
+        tok("Ne", 0.8, ("Ne", 0.8), ("Pos", 0.1)),
+        tok("utral", 0.7, ("utral", 0.7), ("ither", 0.2)),
+    ]
+    # First position: Ne shared by Negative and Neutral (S = 0.8), Pos other (O = 0.1), nothing unseen.
+    # Second: Negative ("gative") unseen there, bounded by the smallest listed 0.2; "ither" credits nothing.
+    #   f = 0.7 / (0.7 + 0.2) = 0.777...;  P = (0 + 0.8 * f) / (0.8 + 0.1) = 0.691358...
+    f = 0.7 / 0.9
+    assert label_probability(logprobs, content, 0, NEU, SENTIMENT) == pytest.approx(0.8 * f / 0.9)

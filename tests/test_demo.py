@@ -25,16 +25,15 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from ml_backend.cli.demo.command import demo_command
 from ml_backend.cli.demo import runner
+from ml_backend.cli.demo.command import demo_command
 from ml_backend.cli.demo.dataset import LABELS, load_reviews
-from sync import server
+from sync import filters, server
 from sync.client import connect
 from sync.predictions import predictions_by_version
 from sync.projects import ml_backends, model_version
 from sync.tasks import iter_task_pages
 from sync.views import list_views, view_task_ids
-from sync import filters
 from tests.fixtures.browser import LabelStudioPage, chromium
 from tests.webapp_bundle import problems
 
@@ -288,3 +287,17 @@ def test_missing_label_studio_says_how_to_install_it(tmp_path: Path, monkeypatch
     assert result.exit_code == 1
     assert f"Label Studio 1.23.2 is not installed in {tmp_path / 'nowhere'}" in result.output
     assert "make setup" in result.output
+
+
+def test_an_unknown_model_is_refused_before_anything_starts(tmp_path: Path, sim: Any,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", sim.api_key)
+    ports = ["--port-ls", str(free_port()), "--port", str(free_port())]
+    unknown = CliRunner().invoke(demo_command, ["--data-dir", str(tmp_path), "--base-url", sim.base_url,
+                                                "--model", "my-own-model", *ports])
+    assert unknown.exit_code == 1 and "pass --context-window N" in unknown.output, unknown.output
+    absent = CliRunner().invoke(demo_command, ["--data-dir", str(tmp_path), "--base-url", sim.base_url,
+                                               "--model", "my-own-model", "--context-window", "4096", *ports])
+    assert absent.exit_code == 1 and "does not offer model 'my-own-model'" in absent.output, absent.output
+    assert "sim-small" in absent.output
+    assert not (tmp_path / "logs").exists() and sim.stats()["requests"] == 0

@@ -12,6 +12,7 @@ from typing import Any
 from tests.fixtures.processes import REDIS_URL, wait_for_workers
 from tests.jobs_support import assert_exactly_once, new_project, register, texts, wait_for
 
+
 def test_sigkilled_worker_loses_nothing_and_duplicates_nothing(
         make_service: Any, sim: Any, label_studio: Any, fresh_postgres_url: str, names: dict[str, str],
         start_worker: Callable[..., subprocess.Popen[bytes]], tmp_path: Path) -> None:

@@ -136,7 +136,7 @@ def test_item_fields_price_the_outcome_and_keep_the_results() -> None:
                       tokens_in=1000, tokens_out=10, attempts=2, results=results, meta={"method": "logprobs"})
     fields = item_fields(outcome, pricing.price_for("gpt-4o-mini", env={}))
     assert fields["cost"] == pytest.approx((1000 * 0.15 + 10 * 0.60) / 1e6)
-    assert fields["meta"] == {"method": "logprobs", "results": results, "cached": False}
+    assert fields["meta"] == {"method": "logprobs", "results": results, "cached": False, "queue_s": 0.0}
     assert fields["error_class"] is None and fields["invalid_label"] is None and fields["api_error_kind"] is None
 
 
@@ -151,7 +151,7 @@ def test_failed_outcomes_name_their_invalid_label_and_error_class() -> None:
 
 # --- leases ---------------------------------------------------------------------------------------
 
-def _try_lease(directory: str, answers: "multiprocessing.Queue[bool]") -> None:
+def _try_lease(directory: str, answers: multiprocessing.Queue[bool]) -> None:
     answers.put(FileLeases(Path(directory)).try_acquire("job:x", "other", 10))
 
 

@@ -15,8 +15,15 @@ import httpx2
 import openai
 import pytest
 
-from ml_backend.engine.llm import (Attempt, LLMCallError, LLMClient, MissingAPIKeyError, RetryPolicy, is_retryable,
-                            retry_after_seconds)
+from ml_backend.engine.llm import (
+    Attempt,
+    LLMCallError,
+    LLMClient,
+    MissingAPIKeyError,
+    RetryPolicy,
+    is_retryable,
+    retry_after_seconds,
+)
 from ml_backend.engine.modelconfig import ModelConfig
 from ml_backend.engine.outcomes import ErrorClass
 from ml_backend.engine.ratelimit import LocalRateLimiter
@@ -231,17 +238,14 @@ def test_context_overflow_is_classified(sim: SimulatorHandle, key_env: str) -> N
     assert sim.stats()["requests"] == 1
 
 
-def test_a_rejected_response_format_is_dropped_for_the_client(sim: SimulatorHandle, key_env: str) -> None:
-    unsupported = {"type": "json_schema"}  # the endpoint refuses it with a 400 naming response_format
-    client = make(sim, key_env)
-    result = client.complete(messages(), response_format=unsupported)
-    assert result.content and result.content.startswith("sentiment: ") and result.attempts == 2
-    assert sim.stats()["by_status"] == {"400": 1, "200": 1}
-    assert not client.sends_response_format
-    sim.reset()
-    assert client.complete(messages(), response_format=unsupported).attempts == 1
-    stats = sim.stats()
-    assert stats["requests"] == 1 and "response_format" not in stats["last_request"]
+def test_a_refused_parameter_is_an_error_not_a_silent_retry(sim: SimulatorHandle, key_env: str) -> None:
+    """Refusals are found once, at registration (``engine.capabilities``): a call never drops a
+    parameter by itself, so what an agent sends is always what it was registered with."""
+    sim.configure(reject="json_schema", reject_status=400)
+    with pytest.raises(LLMCallError) as caught:
+        make(sim, key_env).complete(messages(), response_format=SCHEMA_FORMAT)
+    assert caught.value.status == 400 and "json_schema" in caught.value.detail
+    assert sim.stats()["requests"] == 1
 
 
 def test_unusable_answers_are_returned_as_is(sim: SimulatorHandle, key_env: str) -> None:

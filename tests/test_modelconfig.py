@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from ml_backend.engine.modelconfig import ModelConfig
+from ml_backend.engine.modelconfig import Capabilities, ModelConfig
 
 
 def test_normalised_config_is_sorted_plain_data_without_trailing_slash() -> None:
@@ -44,3 +44,25 @@ def test_a_config_cannot_change_after_it_is_made() -> None:
     config = ModelConfig(model="m")
     with pytest.raises(ValidationError):
         config.temperature = 1.0  # type: ignore[misc]
+
+
+def test_default_concurrency_is_low_except_on_openai(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    assert ModelConfig(model="gpt-4o-mini").concurrency() == 8
+    assert ModelConfig(model="gpt-4o-mini", base_url="https://api.openai.com/v1").concurrency() == 8
+    assert ModelConfig(model="qwen2.5", base_url="http://127.0.0.1:8080/v1").concurrency() == 2
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://gpu-box:8000/v1")
+    assert ModelConfig(model="qwen2.5").concurrency() == 2
+    assert ModelConfig(model="qwen2.5", max_concurrency=6).concurrency() == 6
+
+
+def test_negotiated_capabilities_are_not_part_of_the_identity() -> None:
+    caps = Capabilities(response_format="json_object", logprobs=True, top_logprobs=5, seed=False, choices=False)
+    plain = ModelConfig(model="m")
+    negotiated = plain.model_copy(update={"capabilities": caps})
+    assert negotiated.identity() == plain.identity() and "response_format" not in plain.identity()
+    assert negotiated.normalised()["capabilities"] == caps.model_dump()
+    assert ModelConfig(model="m", response_format="none").identity()["response_format"] == "none"
+    assert ModelConfig.model_validate(negotiated.normalised()) == negotiated
+    with pytest.raises(ValidationError):
+        ModelConfig(model="m", response_format="xml")

@@ -15,8 +15,8 @@ import pytest
 import requests
 
 from sync import projects
-from sync.client import LabelStudioError
 from sync.annotations import create_annotation
+from sync.client import LabelStudioError
 from sync.tasks import iter_task_pages
 from tests.fixtures.label_studio import SENTIMENT_CONFIG, sentiment
 

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from ml_backend.review import accuracy
-from ml_backend.report import charts
 from ml_backend.cli.report import report_command
 from ml_backend.client import ServiceError
+from ml_backend.report import charts
 from ml_backend.report.html import render_report
+from ml_backend.review import accuracy
 from sync.annotations import create_annotation
 from sync.predictions import predictions_by_version
 from tests.fixtures.label_studio import SENTIMENT_CONFIG, sentiment

@@ -10,7 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -29,7 +29,7 @@ from ml_backend.store import clock as store_clock
 AGENT_A = "abcdef12" + "0" * 56
 AGENT_B = "abcdef12" + "1" * 56
 AGENT_C = "0123abcd" + "2" * 56
-T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 class FakeClock:
@@ -182,6 +182,17 @@ def test_get_agent_by_id_prefix_and_model_version(store: Store) -> None:
         store.get_agent("abcdef12")
     assert store.get_agent("0123abc") is None  # fewer than 8 characters is no prefix
     assert store.get_agent("ffffffff") is None
+
+
+def test_get_agent_by_unique_name(store: Store) -> None:
+    save(store, AGENT_A, name="qwen-defaults")
+    save(store, AGENT_B, name="shared")
+    save(store, AGENT_C, name="shared")
+    assert store.get_agent("qwen-defaults").id == AGENT_A
+    with pytest.raises(AmbiguousReferenceError) as caught:
+        store.get_agent("shared")
+    assert "shared@abcdef12" in str(caught.value) and "shared@0123abcd" in str(caught.value)
+    assert store.get_agent("nobody") is None
 
 
 def test_list_agents_by_project(store: Store) -> None:

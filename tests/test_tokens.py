@@ -130,7 +130,7 @@ def test_context_window_by_longest_known_prefix(model: str, window: int) -> None
     assert context_window(model) == window
 
 
-@pytest.mark.parametrize("model", ["gpt-4.5-preview", "mixtral-8x7b", "my-finetune", "sim"])
+@pytest.mark.parametrize("model", ["gpt-4.5-preview", "falcon-7b", "my-finetune", "sim"])
 def test_unknown_model_error_tells_to_set_context_window(model: str) -> None:
     with pytest.raises(UnknownModelError) as caught:
         context_window(model)
@@ -153,3 +153,22 @@ def test_fits_counts_prompt_plus_answer_against_the_window() -> None:
     assert fits(messages, "my-finetune", 10, override=19) == (True, 9, 19)
     with pytest.raises(UnknownModelError):
         fits(messages, "my-finetune", 10)
+
+
+@pytest.mark.parametrize("model, window", [
+    ("meta-llama/Llama-3.1-8B-Instruct", 131_072),
+    ("llama3.2:3b", 131_072),
+    ("Qwen/Qwen2.5-0.5B-Instruct", 32_768),
+    ("qwen3:8b", 32_768),
+    ("mistralai/Mistral-7B-Instruct-v0.3", 32_768),
+    ("google/gemma-2-9b-it", 8_192),
+    ("gemma3:1b", 32_768),
+    ("gemma-3-12b-it", 131_072),
+    ("microsoft/Phi-3-mini-4k-instruct", 4_096),
+    ("microsoft/Phi-3-mini-128k-instruct", 131_072),
+    ("phi-4", 16_384),
+    ("smollm2-135m-instruct", 8_192),
+    ("HuggingFaceTB/SmolLM2-1.7B-Instruct", 8_192),
+])
+def test_common_open_instruct_models_are_known(model: str, window: int) -> None:
+    assert tokens.context_window(model) == window

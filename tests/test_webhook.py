@@ -16,8 +16,8 @@ import jsonschema
 import pytest
 import requests
 
-from ml_backend.service.api.openapi import document
 from ml_backend.review.webhook import MAX_HINTS, READS_PER_SECOND, read_hints
+from ml_backend.service.api.openapi import document
 from sync import projects
 from sync.tasks import iter_task_pages
 from tests.review_support import annotate, new_project, run_job, task_text

@@ -32,6 +32,8 @@ def agents_group() -> None:
 @click.option("--top-logprobs", type=int, help="Alternatives per token read for the confidence (0-20).")
 @click.option("--no-logprobs", is_flag=True, help="The endpoint gives no logprobs: use self-consistency.")
 @click.option("--consistency-samples", type=int, help="Samples for self-consistency confidence.")
+@click.option("--response-format", type=click.Choice(["auto", "json_schema", "json_object", "none"]),
+              help="Structured output to ask for; auto (default) negotiates json_schema > json_object > none.")
 @click.option("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL or OpenAI).")
 @click.option("--api-key-env", help="Name of the env var holding the key on the service (default OPENAI_API_KEY).")
 @click.option("--timeout", type=float, help="Seconds per LLM call.")
@@ -64,7 +66,7 @@ def list_command(project: int | None, as_json: bool) -> None:
 @click.argument("agent")
 @json_option
 def show_command(agent: str, as_json: bool) -> None:
-    """Show an agent (id, id prefix or model_version)."""
+    """Show an agent (id, id prefix, model_version or unique name)."""
     data = client().agent(agent)
     emit(data, as_json, lambda shown: key_values(_summary(shown, full=True), title=f"agent {shown['model_version']}"))
 
@@ -95,7 +97,8 @@ def _summary(agent: dict[str, Any], full: bool = False) -> dict[str, Any]:
     shown = {key: agent.get(key) for key in ("model_version", "id", "name", "project", "created_at")}
     shown["model"] = agent["config"].get("model")
     shown["endpoint"] = agent["config"].get("base_url") or "the service's OPENAI_BASE_URL"
-    shown["config"] = agent["config"]
+    shown["config"] = {key: value for key, value in agent["config"].items() if key != "capabilities"}
+    shown["capabilities"] = agent["config"].get("capabilities") or "not negotiated (learned on first call)"
     if full:
         shown["instructions"] = agent.get("instructions")
     return shown

@@ -31,7 +31,7 @@ def jobs_group() -> None:
 
 
 @jobs_group.command("run")
-@click.option("--agent", required=True, help="Agent id, id prefix or model_version.")
+@click.option("--agent", required=True, help="Agent id, id prefix, model_version or unique name.")
 @click.option("--subset", default="all", show_default=True, help="all | unlabeled | ids:1,2,3 | view:<view id>")
 @PROJECT_OPTION
 @click.option("--wait", is_flag=True, help="Follow the job with a progress bar, then show its summary.")
@@ -75,7 +75,7 @@ def cancel_command(job_id: str, as_json: bool) -> None:
 
 
 @jobs_group.command("estimate")
-@click.option("--agent", required=True, help="Agent id, id prefix or model_version.")
+@click.option("--agent", required=True, help="Agent id, id prefix, model_version or unique name.")
 @click.option("--subset", default="all", show_default=True, help="all | unlabeled | ids:1,2,3 | view:<view id>")
 @PROJECT_OPTION
 @json_option
@@ -202,6 +202,8 @@ def _render_summary(summary: dict[str, Any]) -> None:
     rate = summary.get("throughput_per_s")
     console.print(f"  wall time {summary['wall_time_s']:.1f} s · {rate if rate is not None else '-'} tasks/s · "
                   f"predictions written {summary['predictions_written']}")
+    console.print(f"  per call: latency {_seconds(summary.get('mean_latency_s'))} · waiting for a slot "
+                  f"{_seconds(summary.get('mean_queue_s'))} (mean)", highlight=False)
 
 
 def _render_histogram(bins: list[dict[str, Any]], mean: float | None) -> None:
@@ -242,3 +244,7 @@ def _render_list(jobs: list[dict[str, Any]]) -> None:
 def _render_estimate(data: dict[str, Any]) -> None:
     key_values({key: value for key, value in data.items() if key != "estimate"},
                title=f"ESTIMATE for {data['model_version']} on {data['subset']}")
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"

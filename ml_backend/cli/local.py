@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import IO
+from typing import IO, Any
 
 import click
 
@@ -16,7 +16,7 @@ from ml_backend.simulator.cli import simulator_command
 @click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="The Label Studio labeling config (XML).")
 @click.option("--input", "input_file", type=click.File("r"), default="-",
-              help="JSON lines {content, logprobs?}; standard input by default.")
+              help="JSON lines: {content, logprobs?} or whole chat-completion responses; standard input by default.")
 def parse_command(config_path: str, input_file: IO[str]) -> None:
     """Post-process model answers offline: one JSON line of labels, confidence and error per input."""
     from ml_backend.engine.answers import score_answer
@@ -31,14 +31,46 @@ def parse_command(config_path: str, input_file: IO[str]) -> None:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-            if not isinstance(record, dict) or not isinstance(record.get("content"), (str, type(None))):
-                raise ValueError("expected an object with a string 'content'")
+            content, logprobs = read_answer(json.loads(line))
         except ValueError as exc:
-            click.echo(f"line {number}: not a JSON object with 'content': {exc}", err=True)
+            click.echo(f"line {number}: {exc}", err=True)
             sys.exit(2)
-        answer = score_answer(spec, record.get("content"), record.get("logprobs"))
+        answer = score_answer(spec, content, logprobs)
         click.echo(json.dumps(answer.to_parse_line(), ensure_ascii=False))
+
+
+def read_answer(record: Any) -> tuple[str | None, list[dict[str, Any]] | None]:
+    """(content, logprobs tokens) of one input line, in any of the shapes people paste: an object
+    with ``content`` and ``logprobs`` (the ``content`` token list, or the whole ``logprobs``
+    object with its ``content``), or a whole chat-completion response (its first choice)."""
+    if isinstance(record, dict) and "choices" in record and "content" not in record:
+        choices = record["choices"]
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise ValueError("a chat completion with no choices")
+        choice = choices[0]
+        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        if "content" not in message:
+            raise ValueError("a chat completion whose first choice has no message content")
+        record = {"content": message["content"], "logprobs": choice.get("logprobs")}
+    if not isinstance(record, dict) or "content" not in record:
+        raise ValueError("no 'content': expected {\"content\": ..., \"logprobs\": ...} or a chat completion")
+    if not isinstance(record["content"], (str, type(None))):
+        raise ValueError(f"'content' must be a string or null, got {type(record['content']).__name__}")
+    return record["content"], _tokens(record.get("logprobs"))
+
+
+def _tokens(logprobs: Any) -> list[dict[str, Any]] | None:
+    """The token list of ``logprobs`` given as the list itself or as the object holding it."""
+    if isinstance(logprobs, dict):
+        logprobs = logprobs.get("content")
+    if logprobs is None:
+        return None
+    if not isinstance(logprobs, list) or not all(
+            isinstance(entry, dict) and isinstance(entry.get("token"), str)
+            and isinstance(entry.get("logprob"), (int, float)) for entry in logprobs):
+        raise ValueError("'logprobs' must be a list of {token, logprob, top_logprobs?} "
+                         "or an object whose 'content' is such a list")
+    return logprobs
 
 
 COMMANDS = [parse_command, simulator_command]

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Protocol, Sequence, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from ml_backend.engine import postprocess, prompts, tokens
+from ml_backend.engine import capabilities, postprocess, prompts, tokens
 from ml_backend.engine.labeling import EmptyInputError, LabelConfigError, LabelSpec, parse_label_config
 from ml_backend.engine.llm import LLMCallError, LLMClient
-from ml_backend.engine.modelconfig import ModelConfig
+from ml_backend.engine.modelconfig import Capabilities, ModelConfig
 
 LLMFactory = Callable[[ModelConfig], LLMClient]
 
@@ -126,7 +127,7 @@ class Agent:
 def agent_id(config: ModelConfig, template: prompts.PromptTemplate, spec: LabelSpec) -> str:
     """The hash of what changes the agent's answers and what they mean."""
     identity = {
-        "config": config.normalised(),
+        "config": config.identity(),
         "template": template.source,
         "instructions": template.instructions,
         "labels": spec.signature(),
@@ -189,15 +190,18 @@ def register(
     existing = store.get_agent(agent.id)
     if existing is not None:
         return existing, False
-    validate(agent, sample_tasks, llm_factory)
-    return store.save_agent(**agent.columns()), True
+    negotiated = validate(agent, sample_tasks, llm_factory)
+    columns = agent.columns()
+    columns["config"] = agent.config.model_copy(update={"capabilities": negotiated}).normalised()
+    return store.save_agent(**columns), True
 
 
-def validate(agent: Agent, sample_tasks: Sequence[dict[str, Any]], llm_factory: LLMFactory) -> None:
-    """The checks of registration, each failing with the name of the check.
+def validate(agent: Agent, sample_tasks: Sequence[dict[str, Any]], llm_factory: LLMFactory) -> Capabilities:
+    """The checks of registration, each failing with the name of the check; returns what the
+    endpoint accepts, to be stored with the agent (``ModelConfig.capabilities``).
 
     Order matters: the cheap offline checks (context window) run before the live ones, and the
-    live ones cost one model listing and one short completion. A model whose context window is
+    live ones cost one model listing and a few short completions (``engine.capabilities``). A model whose context window is
     not known is first looked up at the endpoint: a mistyped name is reported as a model that
     does not exist, not as a question about its context window.
     """
@@ -213,7 +217,7 @@ def validate(agent: Agent, sample_tasks: Sequence[dict[str, Any]], llm_factory: 
         _check_model(agent, client)
         if not known:
             _check_context(agent, rendered)
-        _check_parameters(agent, client, rendered[0])
+        return _negotiate(agent, client, rendered[0])
     finally:
         client.close()
 
@@ -282,9 +286,9 @@ def _check_model(agent: Agent, client: LLMClient) -> None:
         )
 
 
-def _check_parameters(agent: Agent, client: LLMClient, messages: list[dict]) -> None:
+def _negotiate(agent: Agent, client: LLMClient, messages: list[dict]) -> Capabilities:
     try:
-        client.complete(messages, response_format=postprocess.response_format(agent.spec))
-    except LLMCallError as exc:
+        return capabilities.negotiate(client, messages, postprocess.response_format(agent.spec))
+    except capabilities.NegotiationError as exc:
         check = "api_key" if exc.status in (401, 403) else "parameters"
         raise AgentValidationError(check, f"a test call with the agent's parameters failed: {exc.detail}") from None

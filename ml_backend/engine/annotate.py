@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
+import threading
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
-from ml_backend.engine import prompts, tokens
+from ml_backend.engine import capabilities, prompts, tokens
 from ml_backend.engine.agents import Agent
 from ml_backend.engine.answers import Answer, score_answer, to_ls_results
 from ml_backend.engine.labeling import EmptyInputError
@@ -48,7 +49,8 @@ class Outcome:
     meta: dict[str, Any] = field(default_factory=dict)
     tokens_in: int = 0
     tokens_out: int = 0
-    latency_s: float = 0.0
+    latency_s: float | None = 0.0
+    queue_s: float = 0.0
     attempts: int = 0
     cached: bool = False
     results: list[dict[str, Any]] = field(default_factory=list)
@@ -74,6 +76,7 @@ class Annotator:
         self.client = client
         self.cache = cache
         self._response_format = response_format(agent.spec)
+        self._negotiating = threading.Lock()
 
     def annotate(self, task: dict[str, Any]) -> Outcome:
         task_id = int(task["id"])
@@ -88,18 +91,12 @@ class Annotator:
         response = self.cache.cache_get(key)
         if response is not None:
             return self._outcome(task_id, response, cached=True)
-        started = time.monotonic()
         try:
             response = self._call(messages)
         except LLMCallError as exc:
-            return Outcome(
-                task_id,
-                error_class=exc.error_class,
-                error_detail=exc.detail,
-                attempts=exc.attempts,
-                latency_s=time.monotonic() - started,
-            )
-        response["latency_s"] = time.monotonic() - started
+            # No answer, so no call time: None keeps failures out of the mean latency.
+            return Outcome(task_id, error_class=exc.error_class, error_detail=exc.detail, attempts=exc.attempts,
+                           latency_s=None)
         try:
             self.cache.cache_put(key, response)
         except Exception:  # the answer is paid for: this task keeps it even if the cache cannot
@@ -150,7 +147,21 @@ class Annotator:
             return f"prompt has {needed} tokens + max_tokens {config.max_tokens} > context window {window}"
         return None
 
+    def _negotiate(self, messages: list[dict[str, str]]) -> None:
+        """Agents stored before capabilities were negotiated at registration learn them once per
+        process, on the first call, while the other threads wait (none fails on a refusal)."""
+        with self._negotiating:
+            if self.client.capabilities is not None:
+                return
+            try:
+                found = capabilities.negotiate(self.client, messages, self._response_format)
+            except capabilities.NegotiationError as exc:
+                raise LLMCallError(ErrorClass.API_ERROR, exc.status, exc.detail, 1) from None
+            self.client.adopt(found)
+
     def _call(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+        if self.client.capabilities is None:
+            self._negotiate(messages)
         first = self.client.complete(messages, response_format=self._response_format)
         response = _as_response(first)
         if first.logprobs is None and first.content is not None:
@@ -162,7 +173,7 @@ class Annotator:
             )
             extra = _as_response(samples)
             response["samples"] = samples.samples
-            for key in ("prompt_tokens", "completion_tokens", "attempts"):
+            for key in ("prompt_tokens", "completion_tokens", "attempts", "latency_s", "queue_s"):
                 response[key] += extra[key]
         return response
 
@@ -185,6 +196,7 @@ class Annotator:
             outcome.tokens_in = response.get("prompt_tokens", 0)
             outcome.tokens_out = response.get("completion_tokens", 0)
             outcome.latency_s = response.get("latency_s", 0.0)
+            outcome.queue_s = response.get("queue_s", 0.0)
             outcome.attempts = response.get("attempts", 1)
         if outcome.ok:
             outcome.results = to_ls_results(self.agent.spec, answer)
@@ -201,4 +213,6 @@ def _as_response(completion: Completion) -> dict[str, Any]:
         "completion_tokens": completion.completion_tokens or 0,
         "attempts": completion.attempts,
         "finish_reason": completion.finish_reason,
+        "latency_s": completion.latency_s,
+        "queue_s": completion.queue_s,
     }

@@ -14,7 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from ml_backend.engine.confidence import control_confidence, label_probability, self_consistency, sequence_means
+from ml_backend.engine.confidence import (
+    control_confidence,
+    label_probability,
+    seen_label_mass,
+    self_consistency,
+    sequence_means,
+)
 from ml_backend.engine.labeling import LabelSpec
 from ml_backend.engine.outcomes import ErrorClass
 from ml_backend.engine.postprocess import Parsed, parse_response
@@ -29,6 +35,8 @@ class Answer:
     ``score`` is the prediction-level confidence: the minimum over controls, None when any control's
     is unknown. ``mean_prob`` and ``geo_mean_prob`` are whole-response token-probability means kept
     for comparison, not used as confidence. ``invalid`` holds raw offending labels for reports.
+    ``label_mass`` is, per chosen label, the probability the listed alternatives gave to any label
+    where it was generated (``confidence.seen_label_mass``): low where the model was writing prose.
     """
 
     labels: dict[str, list[str]]
@@ -42,6 +50,7 @@ class Answer:
     geo_mean_prob: float | None = None
     dropped: dict[str, list[str]] = field(default_factory=dict)
     invalid: list[str] = field(default_factory=list)
+    label_mass: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
     def to_parse_line(self) -> dict[str, Any]:
         """The ``lsagent parse`` line: labels, confidence, error and detail."""
@@ -63,6 +72,7 @@ class Answer:
             "geo_mean_prob": self.geo_mean_prob,
             "dropped": self.dropped,
             "invalid": self.invalid,
+            "label_mass": self.label_mass,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,8 +113,10 @@ def score_answer(
         )
     labels = {name: list(answer.labels) for name, answer in parsed.answers.items()}
     method: Method
+    label_mass: dict[str, dict[str, float | None]] = {}
     if logprobs:
         method, per_label = "logprobs", _from_logprobs(spec, parsed, content or "", logprobs)
+        label_mass = _label_mass(spec, parsed, content or "", logprobs)
     elif samples:
         method, per_label = "self_consistency", _from_samples(spec, samples, labels)
     else:
@@ -122,6 +134,7 @@ def score_answer(
         mean_prob=mean_prob,
         geo_mean_prob=geo_mean_prob,
         dropped={name: list(a.dropped) for name, a in parsed.answers.items() if a.dropped},
+        label_mass=label_mass,
     )
 
 
@@ -137,6 +150,20 @@ def _from_logprobs(
             for value, offset in zip(answer.labels, answer.offsets)
         }
     return per_label
+
+
+def _label_mass(
+    spec: LabelSpec, parsed: Parsed, content: str, logprobs: Sequence[Mapping[str, Any]]
+) -> dict[str, dict[str, float | None]]:
+    masses: dict[str, dict[str, float | None]] = {}
+    for control in spec.controls:
+        answer = parsed.answers[control.name]
+        by_value = {label.value: label for label in control.labels}
+        masses[control.name] = {
+            value: seen_label_mass(logprobs, content, offset, by_value[value], control.labels)
+            for value, offset in zip(answer.labels, answer.offsets)
+        }
+    return masses
 
 
 def _from_samples(

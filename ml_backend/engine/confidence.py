@@ -31,9 +31,20 @@ The rule, exactly:
    factor. If the tokens end while still shared, the last factor is ``(E + S) / (E + S + O)``:
    the model stopped, so it chose the shorter label. A position with no ``top_logprobs`` at all
    ends the walk with the generated token's own probability.
-4. Multiple choice: each selected label gets its own probability at its own position; the
+4. Unseen labels: a still-possible label that no alternative at a position credits is not
+   probability zero, it is *unknown*: ``top_logprobs`` lists the k most likely tokens, so any
+   token not listed, and hence the label it would start, has at most the probability of the
+   smallest listed alternative, ``m``. Each unseen label adds ``m`` to ``O`` at that position.
+   The confidence is therefore a lower bound where labels are unseen, never 1.0 because the list
+   was too short to show the rivals (a small model answering in prose put ``" positive"`` at
+   p = 0.22 with no other label in its top 5: that is not certainty).
+5. Multiple choice: each selected label gets its own probability at its own position; the
    control's confidence is the minimum of them (conservative: a review threshold catches the
    weakest label of the set).
+
+``seen_label_mass`` is the probability the listed alternatives at the label's first position
+give to any label: close to 1 when the model was choosing among the labels there, small when it
+was mostly writing something else (prose, formatting). It is kept as item metadata.
 """
 
 from __future__ import annotations
@@ -59,6 +70,21 @@ def label_probability(
     if not positions:
         return None
     return _walk(positions, chosen, labels)
+
+
+def seen_label_mass(
+    logprobs: Sequence[Token], content: str, offset: int | None, chosen: Label, labels: Sequence[Label]
+) -> float | None:
+    """Probability credited to any label by the alternatives at the chosen label's first token."""
+    positions = _positions(logprobs, content, offset) if offset is not None else []
+    if not positions:
+        return None
+    entry = positions[0][0]
+    if not entry.get("top_logprobs"):
+        return None
+    live = [chosen] + [label for label in labels if label != chosen]
+    exclusive, shared, other, _ = _masses(entry, "", True, chosen, live)
+    return exclusive + shared + other
 
 
 def control_confidence(per_label: Mapping[str, float | None]) -> float | None:
@@ -144,13 +170,17 @@ def _alternatives(entry: Token) -> list[tuple[str, float]]:
     return top
 
 
-def _masses(entry: Token, prefix: str, first: bool, chosen: Label, live: Sequence[Label]) -> tuple[float, float, float]:
-    """(E, S, O) at one position, as defined in the module docstring."""
+def _masses(entry: Token, prefix: str, first: bool, chosen: Label,
+            live: Sequence[Label]) -> tuple[float, float, float, float]:
+    """(E, S, O, U) at one position, as defined in the module docstring: U is the bound on the
+    unseen labels' mass, the smallest listed alternative's probability per label not credited."""
     exclusive = shared = other = 0.0
+    seen: set[Label] = set()
     for token, logprob in _alternatives(entry):
         credited = _credited(token, prefix, first, live)
         if token == entry["token"]:
             credited.add(chosen)
+        seen |= credited
         mass = math.exp(logprob)
         if chosen not in credited:
             other += mass if credited else 0.0
@@ -158,7 +188,8 @@ def _masses(entry: Token, prefix: str, first: bool, chosen: Label, live: Sequenc
             exclusive += mass
         else:
             shared += mass
-    return exclusive, shared, other
+    smallest = min((math.exp(float(alt["logprob"])) for alt in entry.get("top_logprobs") or ()), default=0.0)
+    return exclusive, shared, other, smallest * len(set(live) - seen)
 
 
 def _walk(positions: list[tuple[Token, str]], chosen: Label, labels: Sequence[Label]) -> float | None:
@@ -170,7 +201,8 @@ def _walk(positions: list[tuple[Token, str]], chosen: Label, labels: Sequence[La
         if not entry.get("top_logprobs"):
             tail = math.exp(float(entry["logprob"]))
             break
-        exclusive, shared, other = _masses(entry, prefix, index == 0, chosen, live)
+        exclusive, shared, other, unseen = _masses(entry, prefix, index == 0, chosen, live)
+        other += unseen
         prefix += text.casefold()
         live = [label for label in live if label == chosen or _credits(prefix, label)]
         if live == [chosen]:

@@ -2,8 +2,9 @@
 
 Why each part is here:
 
-* A semaphore of `max_concurrency` (and an HTTP pool of the same size) keeps one agent from
-  opening hundreds of connections to a provider or a small local server.
+* A semaphore of the config's concurrency (and an HTTP pool of the same size) keeps one agent
+  from opening hundreds of connections to a provider or a small local server; without an
+  explicit `max_concurrency` it starts low on any endpoint but OpenAI's (`ModelConfig.concurrency`).
 * Before every attempt the limiter is asked for one request and the tokens it may use (prompt +
   `max_tokens` per sample), so the client stays under the provider's minute limits instead of
   discovering them as 429s. A retryable answer with `Retry-After` (a 429, a 503) pauses the
@@ -17,38 +18,43 @@ Why each part is here:
   `api_error`. An empty answer is not an error here: post-processing calls it a format error.
 * The API key is read from the environment variable the config names. It is handed to the
   `openai` client only, never kept in a field of ours, and scrubbed from every error detail.
+* What the endpoint accepts (`response_format`, logprobs, seed, several choices per call) was
+  negotiated at registration (`engine.capabilities`) and lives in the config's `capabilities`:
+  a call sends only those parameters and never discovers a refusal by failing. Where the
+  endpoint returns one choice per call, n samples are n calls.
+* `latency_s` is the time of the HTTP attempt that answered; `queue_s` is the time spent waiting
+  for a concurrency slot and the rate limiter, kept apart so latency figures do not grow with
+  the concurrency a job is tuned to.
 """
 
 from __future__ import annotations
 
-import email.utils
-import functools
 import math
 import os
-import random
 import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import httpx2
 import openai
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
-from ml_backend.engine.modelconfig import ModelConfig
+from ml_backend.engine.modelconfig import Capabilities, ModelConfig
 from ml_backend.engine.outcomes import ErrorClass
 from ml_backend.engine.ratelimit import LocalRateLimiter, RateLimiter, RequestTooLargeError
+from ml_backend.engine.retries import RetryPolicy, is_retryable, retry_after_seconds
 from ml_backend.redact import public_url
+
+__all__ = ["Attempt", "Completion", "LLMCallError", "LLMClient", "MissingAPIKeyError", "RetryPolicy", "is_retryable",
+           "retry_after_seconds"]
 
 T = TypeVar("T")
 Message = dict[str, Any]
 
-RETRYABLE_STATUSES = frozenset({408, 429})
 _CONTEXT_MESSAGE = re.compile(r"context[ _-]?(length|window|size)|maximum context|too many tokens", re.I)
-_FORMAT_MESSAGE = re.compile(r"response_format|json_schema", re.I)
 _CHARS_PER_TOKEN = 3  # a deliberately high token estimate when the caller gives none
 
 
@@ -75,8 +81,9 @@ class LLMCallError(Exception):
 @dataclass(frozen=True)
 class Completion:
     """A model's answer. `logprobs` is `choices[0].logprobs.content` as plain dicts; `samples` holds
-    every choice's content when more than one was asked for; `latency_s` is the successful
-    request's duration; `attempts` counts every HTTP attempt the call made."""
+    every choice's content when more than one was asked for; `latency_s` is the answering
+    requests' own duration, `queue_s` the time spent waiting for a concurrency slot and the rate
+    limiter; `attempts` counts every HTTP attempt the call made."""
 
     content: str | None
     logprobs: list[dict[str, Any]] | None
@@ -86,6 +93,7 @@ class Completion:
     latency_s: float
     attempts: int
     finish_reason: str | None
+    queue_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -100,29 +108,6 @@ class Attempt:
     retry_after_s: float | None
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Attempts per call, the most time one call may sleep between attempts, and the backoff:
-    `backoff_initial_s * 2**(retry - 1)` plus up to `backoff_initial_s` of jitter, capped at
-    `backoff_max_s`, and never shorter than the server's Retry-After."""
-
-    max_attempts: int = 6
-    max_wait_s: float = 120.0
-    backoff_initial_s: float = 0.5
-    backoff_max_s: float = 20.0
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
-        if min(self.max_wait_s, self.backoff_initial_s, self.backoff_max_s) < 0:
-            raise ValueError("retry waits must be non-negative")
-
-    def backoff(self, retry: int) -> float:
-        """The sleep before retry number `retry` (1 = the first retry), ignoring Retry-After."""
-        exponential = self.backoff_initial_s * 2 ** min(retry - 1, 30)
-        return min(self.backoff_max_s, exponential + random.uniform(0, self.backoff_initial_s))
-
-
 class _Failed(Exception):
     """Internal: the last exception of a retried call, with the number of attempts it took."""
 
@@ -130,48 +115,6 @@ class _Failed(Exception):
         super().__init__(error, attempts)
         self.error = error
         self.attempts = attempts
-
-
-def retry_after_seconds(error: BaseException) -> float | None:
-    """The server's requested delay from `retry-after-ms` or `Retry-After` (seconds or HTTP date)."""
-    response = getattr(error, "response", None)
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    try:
-        if headers.get("retry-after-ms"):
-            return max(0.0, float(headers["retry-after-ms"]) / 1000)
-        value = headers.get("retry-after")
-        if value:
-            return max(0.0, float(value))
-    except ValueError:
-        return _http_date_delay(headers.get("retry-after"))
-    return None
-
-
-def _http_date_delay(value: str | None) -> float | None:
-    try:
-        when = email.utils.parsedate_to_datetime(value or "")
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when.replace(tzinfo=when.tzinfo or timezone.utc) - datetime.now(timezone.utc)).total_seconds())
-
-
-def is_retryable(error: BaseException) -> bool:
-    """Whether another attempt can succeed: rate limits, server errors, timeouts, lost connections."""
-    if isinstance(error, openai.APIConnectionError):
-        return True
-    if not isinstance(error, openai.APIStatusError):
-        return False
-    if error.code == "insufficient_quota":
-        return False
-    return error.status_code in RETRYABLE_STATUSES or error.status_code >= 500
-
-
-def _rejects_response_format(error: BaseException) -> bool:
-    if not isinstance(error, openai.BadRequestError) or _is_context_overflow(error):
-        return False
-    return bool(_FORMAT_MESSAGE.search(str(error)))
 
 
 def _is_context_overflow(error: BaseException) -> bool:
@@ -207,10 +150,9 @@ class LLMClient:
             else LocalRateLimiter(config.requests_per_minute, config.tokens_per_minute))
         self.retry = retry or RetryPolicy()
         self._on_attempt = on_attempt
-        self._slots = threading.BoundedSemaphore(config.max_concurrency)
-        self._send_response_format = True
-        pool = httpx2.Limits(max_connections=config.max_concurrency,
-                             max_keepalive_connections=config.max_concurrency)
+        self._slots = threading.BoundedSemaphore(config.concurrency())
+        self._capabilities = config.capabilities
+        pool = httpx2.Limits(max_connections=config.concurrency(), max_keepalive_connections=config.concurrency())
         self._client = openai.OpenAI(
             base_url=config.base_url or os.environ.get("OPENAI_BASE_URL") or None,
             api_key=_read_api_key(config),
@@ -228,9 +170,13 @@ class LLMClient:
                         "serialise its ModelConfig and build a client where it is needed")
 
     @property
-    def sends_response_format(self) -> bool:
-        """False once the endpoint has rejected `response_format`: later calls leave it out."""
-        return self._send_response_format
+    def capabilities(self) -> Capabilities | None:
+        """What the endpoint accepts; None until negotiated (then calls send the config as is)."""
+        return self._capabilities
+
+    def adopt(self, capabilities: Capabilities) -> None:
+        """Use negotiated capabilities from now on (for agents stored before negotiation)."""
+        self._capabilities = capabilities
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
@@ -250,61 +196,98 @@ class LLMClient:
         overrides the config's for this call (self-consistency samples need some randomness)."""
         _check_request(messages, n, estimated_tokens, temperature)
         prompt = estimated_tokens if estimated_tokens is not None else _rough_tokens(messages)
-        tokens = prompt + self.config.max_tokens * n
-        attempts = 0
-        use_format = response_format is not None and self._send_response_format
-        while True:
-            request = self._request(messages, n, response_format if use_format else None, temperature)
-            try:
-                # bound now: a closure over the loop's ``request`` would send whatever it holds when called
-                send = functools.partial(self._client.chat.completions.create, **request)
-                (response, latency), used = self._with_retries(send, tokens, attempts)
-            except _Failed as failed:
-                attempts += failed.attempts
-                if use_format and _rejects_response_format(failed.error):
-                    self._send_response_format = use_format = False
-                    continue
-                raise self._classify(failed.error, attempts) from None
-            return _completion(response, latency, attempts + used, n)
+        caps = self._capabilities
+        if n > 1 and caps is not None and not caps.choices:
+            return self._one_by_one(messages, response_format, n, prompt, temperature)
+        config = self.config
+        body = caps.format_body(response_format) if caps else _configured_format(config, response_format)
+        request = self._request(messages, n, body, temperature, logprobs=caps.logprobs if caps else config.logprobs,
+                                top_logprobs=caps.top_logprobs if caps else config.top_logprobs,
+                                seed=config.seed if caps is None or caps.seed else None)
+        return self._create(request, prompt + config.max_tokens * n, self.retry, n)
+
+    def probe(self, messages: list[Message], *, response_format: dict[str, Any] | None, logprobs: bool,
+              top_logprobs: int, seed: bool, n: int = 1,
+              refusal: Callable[[BaseException], bool] = lambda error: False) -> Completion:
+        """One test call with exactly these optional parameters (for negotiation). An error that
+        `refusal` recognises is not retried: a server refusing a parameter with a 500 refuses
+        it every time. Other failures get at most one more attempt."""
+        request = self._request(messages, n, response_format, None, logprobs=logprobs, top_logprobs=top_logprobs,
+                                seed=self.config.seed if seed else None)
+        policy = RetryPolicy(max_attempts=2, max_wait_s=5.0, backoff_initial_s=self.retry.backoff_initial_s)
+        return self._create(request, _rough_tokens(messages) + self.config.max_tokens * n, policy, n,
+                            lambda error: is_retryable(error) and not refusal(error))
+
+    def _create(self, request: dict[str, Any], tokens: int, policy: RetryPolicy, n: int,
+                retryable: Callable[[BaseException], bool] = is_retryable) -> Completion:
+        try:
+            (response, latency, queued), used = self._with_retries(
+                lambda: self._client.chat.completions.create(**request), tokens, 0, policy, retryable)
+        except _Failed as failed:
+            raise self._classify(failed.error, failed.attempts) from None
+        return _completion(response, latency, used, n, queued)
+
+    def _one_by_one(self, messages: list[Message], response_format: dict[str, Any] | None, n: int, prompt: int,
+                    temperature: float | None) -> Completion:
+        """n samples as n calls, for endpoints that answer one choice per call; with a seed, each
+        call gets its own (the same seed would give n identical samples)."""
+        caps, config = self._capabilities, self.config
+        assert caps is not None
+        parts = []
+        for index in range(n):
+            seed = config.seed + index if config.seed is not None and caps.seed else None
+            request = self._request(messages, 1, caps.format_body(response_format), temperature, logprobs=False,
+                                    top_logprobs=0, seed=seed)
+            parts.append(self._create(request, prompt + config.max_tokens, self.retry, 1))
+        return Completion(
+            content=parts[0].content, logprobs=None, samples=[part.content for part in parts],
+            prompt_tokens=sum(part.prompt_tokens or 0 for part in parts),
+            completion_tokens=sum(part.completion_tokens or 0 for part in parts),
+            latency_s=sum(part.latency_s for part in parts), attempts=sum(part.attempts for part in parts),
+            finish_reason=parts[0].finish_reason, queue_s=sum(part.queue_s for part in parts))
 
     def list_models(self) -> list[str]:
         """The model ids the endpoint offers (retried like a completion, not rate limited)."""
         try:
-            (page, _), _ = self._with_retries(lambda: self._client.models.list(), None, 0)
+            (page, _, _), _ = self._with_retries(lambda: self._client.models.list(), None, 0, self.retry)
         except _Failed as failed:
             raise self._classify(failed.error, failed.attempts) from None
         return [model.id for model in page]
 
     def _request(self, messages: list[Message], n: int, response_format: dict[str, Any] | None,
-                 temperature: float | None) -> dict[str, Any]:
+                 temperature: float | None, *, logprobs: bool, top_logprobs: int, seed: int | None) -> dict[str, Any]:
         config = self.config
         request: dict[str, Any] = {
             "model": config.model, "messages": messages, "max_tokens": config.max_tokens,
             "temperature": config.temperature if temperature is None else temperature}
-        optional = {"top_p": config.top_p, "seed": config.seed, "response_format": response_format,
+        optional = {"top_p": config.top_p, "seed": seed, "response_format": response_format,
                     "n": n if n > 1 else None}
         request.update({key: value for key, value in optional.items() if value is not None})
-        if config.logprobs:
+        if logprobs:
             request["logprobs"] = True
-            if config.top_logprobs:
-                request["top_logprobs"] = config.top_logprobs
+            if top_logprobs:
+                request["top_logprobs"] = top_logprobs
         return request
 
-    def _with_retries(self, call: Callable[[], T], tokens: int | None, done: int) -> tuple[tuple[T, float], int]:
-        """Run `call` under the retry policy: ((result, latency of the good attempt), attempts)."""
+    def _with_retries(self, call: Callable[[], T], tokens: int | None, done: int, policy: RetryPolicy,
+                      retryable: Callable[[BaseException], bool] = is_retryable) -> tuple[tuple[T, float, float], int]:
+        """Run `call` under `policy`: ((result, latency of the good attempt, time queued), attempts)."""
         count = 0
+        queued = 0.0
 
-        def attempt() -> tuple[T, float]:
-            nonlocal count
+        def attempt() -> tuple[T, float, float]:
+            nonlocal count, queued
+            waiting = time.monotonic()
             with self._slots:
                 if tokens is not None:
                     self.limiter.acquire(tokens)
+                queued += time.monotonic() - waiting
                 count += 1
-                return self._send(call, done + count)
+                result, latency = self._send(call, done + count)
+                return result, latency, queued
 
-        policy = self.retry
         retrying = Retrying(
-            retry=retry_if_exception(is_retryable),
+            retry=retry_if_exception(retryable),
             stop=lambda state: state.attempt_number >= policy.max_attempts
             or state.idle_for + state.upcoming_sleep > policy.max_wait_s,
             wait=self._wait,
@@ -383,7 +366,14 @@ def _rough_tokens(messages: list[Message]) -> int:
     return math.ceil(chars / _CHARS_PER_TOKEN) + 4 * len(messages)
 
 
-def _completion(response: Any, latency: float, attempts: int, n: int) -> Completion:
+def _configured_format(config: ModelConfig, schema_format: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The response format of a config not negotiated yet: what it asks for, as it asks."""
+    if schema_format is None or config.response_format in ("auto", "json_schema"):
+        return schema_format
+    return None if config.response_format == "none" else {"type": "json_object"}
+
+
+def _completion(response: Any, latency: float, attempts: int, n: int, queued: float = 0.0) -> Completion:
     choices = response.choices or []
     first = choices[0] if choices else None
     content = first.message.content if first else None
@@ -399,4 +389,5 @@ def _completion(response: Any, latency: float, attempts: int, n: int) -> Complet
         latency_s=latency,
         attempts=attempts,
         finish_reason=first.finish_reason if first else None,
+        queue_s=queued,
     )

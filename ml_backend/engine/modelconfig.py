@@ -2,10 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Format = Literal["json_schema", "json_object", "none"]
+# Config fields that describe the endpoint rather than the agent's choices: not part of its id.
+NEGOTIATED = ("capabilities",)
+# Concurrent calls when the agent sets none: OpenAI's API takes many; any other endpoint (often a
+# single local server answering one request at a time) starts low until the user raises it.
+OPENAI_CONCURRENCY = 8
+OTHER_ENDPOINT_CONCURRENCY = 2
+
+
+class Capabilities(BaseModel):
+    """What the endpoint accepted when the agent was registered (see ``engine.capabilities``):
+    calls send only these parameters, so no job rediscovers a refusal call by call."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    response_format: Format
+    logprobs: bool
+    top_logprobs: int = Field(ge=0, le=20)
+    seed: bool
+    choices: bool
+
+    def format_body(self, schema_format: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The ``response_format`` to send, given the JSON-schema one the labels call for."""
+        if schema_format is None or self.response_format == "none":
+            return None
+        return schema_format if self.response_format == "json_schema" else {"type": "json_object"}
 
 
 class ModelConfig(BaseModel):
@@ -23,11 +51,13 @@ class ModelConfig(BaseModel):
     base_url: str | None = None
     api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     timeout: float = Field(30.0, gt=0.0, le=600.0)
-    max_concurrency: int = Field(8, ge=1, le=256)
+    max_concurrency: int | None = Field(None, ge=1, le=256)
     requests_per_minute: int | None = Field(None, ge=1)
     tokens_per_minute: int | None = Field(None, ge=1)
     context_window: int | None = Field(None, ge=1)
     consistency_samples: int = Field(5, ge=2, le=20)
+    response_format: Literal["auto", "json_schema", "json_object", "none"] = "auto"
+    capabilities: Capabilities | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -43,6 +73,23 @@ class ModelConfig(BaseModel):
                              "the key comes from the environment variable named by api_key_env")
         return value.rstrip("/")
 
+    def concurrency(self) -> int:
+        """``max_concurrency``, or the default for the endpoint this config calls (see above)."""
+        if self.max_concurrency is not None:
+            return self.max_concurrency
+        endpoint = self.base_url or os.environ.get("OPENAI_BASE_URL")
+        official = endpoint is None or urlsplit(endpoint).hostname == "api.openai.com"
+        return OPENAI_CONCURRENCY if official else OTHER_ENDPOINT_CONCURRENCY
+
     def normalised(self) -> dict[str, Any]:
-        """Sorted plain data: the part of an agent's identity that comes from the model."""
+        """Sorted plain data, negotiated capabilities included: what an agent stores."""
         return dict(sorted(self.model_dump().items()))
+
+    def identity(self) -> dict[str, Any]:
+        """The part of an agent's identity that comes from the model: the user's choices only.
+        Negotiated capabilities are left out, and so is the default ``response_format="auto"``,
+        so agents registered before these fields existed keep their ids."""
+        data = {key: value for key, value in self.normalised().items() if key not in NEGOTIATED}
+        if data["response_format"] == "auto":
+            del data["response_format"]
+        return data

@@ -14,8 +14,11 @@ Reading order (the first that applies wins):
    (e.g. a bullet list) up to the next ``key:`` line.
 4. With a single control, the whole content is its answer.
 
-Content that starts like a JSON object but does not decode is a ``format_error``: a truncated
-object may have lost labels (a cut-off list), so nothing is read from it.
+Lenient JSON: where no object decodes strictly, the text from the first ``{`` is read with the
+``json-repair`` library, so single-quoted (Python-literal) objects, trailing commas and an
+unclosed final brace are read. Labels are then matched exactly as for strict JSON. Content that
+still yields no object, or that was cut off inside a string or a list, is a ``format_error``: a
+truncated answer may have lost labels, so nothing is read from it.
 
 Matching an answer's text to a control's labels:
 
@@ -50,6 +53,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ml_backend.engine.jsonobject import Found, find_object, json_error, norm_key, repaired_object
 from ml_backend.engine.labeling import Control, Label, LabelSpec
 from ml_backend.engine.outcomes import ErrorClass
 
@@ -111,11 +115,11 @@ def parse_response(content: str | None, spec: LabelSpec) -> Parsed:
     if content is None or not content.strip():
         return Parsed({}, ErrorClass.FORMAT_ERROR, "empty response")
     masked = _FENCE.sub(lambda m: " " * len(m.group()), content)
-    found = _find_object(content, spec)
+    found = find_object(content, spec) or repaired_object(masked, spec)
     if found is not None:
         segments, problems = _json_segments(content, found, spec)
         return _read(spec, segments, problems)
-    broken = _json_error(masked)
+    broken = json_error(masked)
     if broken is not None:
         return Parsed({}, ErrorClass.FORMAT_ERROR, f"answer is not valid JSON ({broken}): {_shorten(content)!r}")
     segments, problems = _text_segments(masked, spec)
@@ -123,18 +127,6 @@ def parse_response(content: str | None, spec: LabelSpec) -> Parsed:
 
 
 Segments = dict[str, list[tuple[str, int | None]]]
-
-
-def _json_error(masked: str) -> str | None:
-    """Why an answer that opens a JSON object does not decode; None when it is not such an answer."""
-    start = len(masked) - len(masked.lstrip())
-    if not masked.startswith("{", start):
-        return None
-    try:
-        json.JSONDecoder().raw_decode(masked, start)
-    except ValueError as exc:
-        return str(exc)
-    return None
 
 
 def _read(spec: LabelSpec, segments: Segments, problems: list[str]) -> Parsed:
@@ -346,34 +338,8 @@ def _fuzzy(piece: str, control: Control) -> list[tuple[int, Label, str]]:
     return [(start, label, piece[start:end]) for start, end, label in sorted(found, key=lambda f: f[0])]
 
 
-def _norm_key(key: str) -> str:
-    return re.sub(r"[\s_-]+", "", key).casefold()
-
-
-def _keys_for(obj: dict[str, Any], spec: LabelSpec) -> dict[str, str]:
-    """Control name -> the object's key that answers it."""
-    by_norm = {_norm_key(key): key for key in obj}
-    return {c.name: by_norm[_norm_key(c.name)] for c in spec.controls if _norm_key(c.name) in by_norm}
-
-
-def _find_object(content: str, spec: LabelSpec) -> tuple[dict[str, Any], int, int, dict[str, str]] | None:
-    """The first decodable JSON object that answers at least one control, with its span and keys."""
-    decoder = json.JSONDecoder()
-    at = content.find("{")
-    while at >= 0:
-        try:
-            obj, end = decoder.raw_decode(content, at)
-        except ValueError:
-            at = content.find("{", at + 1)
-            continue
-        if isinstance(obj, dict) and (keys := _keys_for(obj, spec)):
-            return obj, at, end, keys
-        at = content.find("{", at + 1)
-    return None
-
-
 def _json_segments(
-    content: str, found: tuple[dict[str, Any], int, int, dict[str, str]], spec: LabelSpec
+    content: str, found: Found, spec: LabelSpec
 ) -> tuple[Segments, list[str]]:
     obj, start, end, keys = found
     segments: Segments = {}
@@ -404,28 +370,29 @@ def _json_items(value: Any) -> list[str | int | float] | None:
 
 
 def _value_offsets(content: str, start: int, end: int, key: str, items: list[str | int | float]) -> list[int | None]:
-    """Where each JSON item's text starts in ``content``; None where escapes hide it."""
-    key_at = content.find(json.dumps(key, ensure_ascii=False), start, end)
-    at: int | None = None if key_at < 0 else key_at + len(json.dumps(key, ensure_ascii=False))
+    """Where each JSON item's text starts in ``content``; None where escapes hide it. Items are
+    found as written, after the key (in either quote style: repaired answers use single quotes)."""
+    key_at = content.find(key, start, end)
+    at: int | None = None if key_at < 0 else key_at + len(key)
     offsets: list[int | None] = []
     for item in items:
-        raw = json.dumps(item, ensure_ascii=False)
+        raw = item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)
         found = -1 if at is None else content.find(raw, at, end)
         if found < 0:
             offsets.append(None)
             continue
-        offsets.append(found + (1 if isinstance(item, str) else 0))
+        offsets.append(found)
         at = found + len(raw)
     return offsets
 
 
 def _text_segments(masked: str, spec: LabelSpec) -> tuple[Segments, list[str]]:
     """Plain-text answers per control: named lines, else the whole text for a single control."""
-    names = {_norm_key(control.name): control.name for control in spec.controls}
+    names = {norm_key(control.name): control.name for control in spec.controls}
     lines = list(_KEY_LINE.finditer(masked))
     segments: Segments = {}
     for i, line in enumerate(lines):
-        name = names.get(_norm_key(line["key"]))
+        name = names.get(norm_key(line["key"]))
         if name is None:
             continue
         start, end = line.start("rest"), line.end("rest")

@@ -38,10 +38,10 @@ from typing import Any
 from jinja2 import TemplateSyntaxError, nodes
 
 from ml_backend.engine import tokens
-from ml_backend.engine.sandbox import ENV as _ENV
-from ml_backend.engine.sandbox import RenderError, render_block, render_isolated
 from ml_backend.engine.labeling import EmptyInputError, LabelSpec
 from ml_backend.engine.outcomes import ErrorClass
+from ml_backend.engine.sandbox import ENV as _ENV
+from ml_backend.engine.sandbox import RenderError, render_block, render_isolated
 
 LOCKED = "the label options, the output format instruction and the task input are locked"
 MAX_INSTRUCTIONS_CHARS = 8_000

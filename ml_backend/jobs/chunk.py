@@ -21,8 +21,9 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from ml_backend.engine.annotate import Annotator
 from ml_backend.engine.pools import AgentPools
@@ -174,7 +175,7 @@ class ChunkProcessor:
     # --- running tasks ---------------------------------------------------------------------
 
     def _wait_for_room(self, annotator: Annotator) -> None:
-        limit = BACKLOG * annotator.agent.config.max_concurrency
+        limit = BACKLOG * annotator.agent.config.concurrency()
         with self._room:
             self._room.wait_for(lambda: self._outstanding[annotator.agent.id] < limit or self._closing.is_set())
 
@@ -187,7 +188,7 @@ class ChunkProcessor:
         with self._room:
             self._outstanding[agent.id] += len(tasks)
         for task in tasks:
-            self._pools.submit(agent.id, POOL * agent.config.max_concurrency, self._one, run, annotator, price, task)
+            self._pools.submit(agent.id, POOL * agent.config.concurrency(), self._one, run, annotator, price, task)
 
     def _one(self, run: _Run, annotator: Annotator, price: Price, task: dict[str, Any]) -> None:
         recording = False

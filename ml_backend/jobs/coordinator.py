@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ml_backend.jobs.executor import Executor
 from ml_backend.jobs.locks import Heartbeats, LeaseKeeper, Leases, chunk_key
@@ -204,7 +204,7 @@ class Coordinator:
 
     def _supervise(self, chunks: list[ChunkRecord]) -> None:
         """Hand out pending chunks; take back running ones whose worker is gone."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for chunk in chunks:
             if chunk.status == "done":
                 continue
@@ -285,7 +285,7 @@ class Coordinator:
         """Cancelled: workers skip the tasks they have not started; wait for the ones in flight
         (their chunks go back to pending, or their worker is lost), write what is finished if
         Label Studio answers, and keep the summary."""
-        while any(chunk.status == "running" and not self._lost(chunk, datetime.now(timezone.utc))
+        while any(chunk.status == "running" and not self._lost(chunk, datetime.now(UTC))
                   for chunk in self.store.chunks(self.job_id)):
             self._pause(self.options.poll_s)
         if self._pusher is not None:

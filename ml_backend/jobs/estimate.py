@@ -16,9 +16,9 @@ from typing import Any
 from ml_backend.engine import prompts, tokens
 from ml_backend.engine.agents import Agent
 from ml_backend.engine.annotate import cache_key
+from ml_backend.engine.labeling import EmptyInputError
 from ml_backend.jobs.pricing import price_for
 from ml_backend.jobs.subset import Subset
-from ml_backend.engine.labeling import EmptyInputError
 from ml_backend.runtime import Runtime
 from ml_backend.store import AgentRecord
 

@@ -16,8 +16,9 @@ import re
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Protocol, Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from ml_backend.jobs.chunk import ChunkProcessor
 from ml_backend.jobs.options import JobOptions
@@ -159,8 +160,8 @@ class RQExecutor:
                 taken = self._taken.setdefault(rq_id, time.monotonic())
             return time.monotonic() - taken < self.options.lease_s
         if status == JobStatus.STARTED and job.started_at is not None:
-            started = job.started_at.replace(tzinfo=job.started_at.tzinfo or timezone.utc)
-            return (datetime.now(timezone.utc) - started).total_seconds() < self.options.lease_s
+            started = job.started_at.replace(tzinfo=job.started_at.tzinfo or UTC)
+            return (datetime.now(UTC) - started).total_seconds() < self.options.lease_s
         return False
 
     def failure(self, job_id: str, index: int) -> str | None:

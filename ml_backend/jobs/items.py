@@ -11,8 +11,8 @@ import re
 from typing import Any
 
 from ml_backend.engine.annotate import Outcome
-from ml_backend.jobs.pricing import Price
 from ml_backend.engine.outcomes import ErrorClass
+from ml_backend.jobs.pricing import Price
 
 _CLASS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 MAX_LABEL = 500
@@ -31,7 +31,7 @@ def item_fields(outcome: Outcome, price: Price) -> dict[str, Any]:
         "invalid_label": invalid_label(outcome) if error == ErrorClass.INVALID_LABEL else None,
         "api_error_kind": api_error_kind(outcome.error_detail) if error == ErrorClass.API_ERROR else None,
         "raw_response": outcome.raw_response,
-        "meta": {**outcome.meta, "results": outcome.results, "cached": outcome.cached},
+        "meta": {**outcome.meta, "results": outcome.results, "cached": outcome.cached, "queue_s": outcome.queue_s},
         "tokens_in": tokens_in,
         "tokens_out": tokens_out,
         "cost": price.cost(tokens_in, tokens_out),

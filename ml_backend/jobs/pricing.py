@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 ENV = "LSAGENT_PRICES"
 TABLE_DATE = "2025-08"

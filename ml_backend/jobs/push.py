@@ -13,8 +13,9 @@ If Label Studio is unreachable the items simply stay unpushed; the coordinator c
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from ml_backend.jobs.locks import LeaseKeeper, Leases, acquire
 from ml_backend.runtime import Runtime

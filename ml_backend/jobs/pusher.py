@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ml_backend.jobs.locks import Leases
 from ml_backend.jobs.options import JobOptions

@@ -6,7 +6,7 @@ the store's aggregates over the items; nothing here loads the items themselves.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ml_backend.jobs.pricing import price_for
@@ -19,7 +19,7 @@ def build_summary(store: Store, job: JobRecord, agent: AgentRecord, *, now: date
     """The summary of ``job`` as plain JSON data."""
     stats = store.job_stats(job.id)
     price = price_for(agent.config["model"])
-    end = job.finished_at or now or datetime.now(timezone.utc)
+    end = job.finished_at or now or datetime.now(UTC)
     start = job.started_at or job.created_at
     wall = max((end - start).total_seconds(), 0.0)
     return {
@@ -41,6 +41,7 @@ def build_summary(store: Store, job: JobRecord, agent: AgentRecord, *, now: date
         "price_source": price.source,
         "predictions_written": stats.pushed,
         "mean_latency_s": None if stats.mean_latency_s is None else round(stats.mean_latency_s, 4),
+        "mean_queue_s": None if stats.mean_queue_s is None else round(stats.mean_queue_s, 4),
         "wall_time_s": round(wall, 3),
         "throughput_per_s": round(job.done / wall, 3) if wall > 0 else None,
     }

@@ -9,7 +9,7 @@ and titles are user data. The charts come from ``ml_backend.report.charts``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -60,7 +60,7 @@ def render_report(job: Mapping[str, Any], verification: Mapping[str, Any] | None
         "audit": display.audit_rows(verified.get("audit") or {}) if verified else None,
         "job_overview": _job_overview(job, summary),
         "version": __version__,
-        "generated_at": (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC"),
+        "generated_at": (generated_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),
     }
     return _environment.get_template("report.html.j2").render(**context)
 
@@ -153,7 +153,8 @@ def _job_overview(job: Mapping[str, Any], summary: Mapping[str, Any] | None) -> 
     ]
     if summary:
         rows.append(("predictions written", display.number(summary.get("predictions_written"))))
-        rows.append(("mean latency", display.seconds(summary.get("mean_latency_s"))))
+        rows.append(("mean latency per call", display.seconds(summary.get("mean_latency_s"))))
+        rows.append(("mean wait for a call slot", display.seconds(summary.get("mean_queue_s"))))
     if job.get("error"):
         rows.append(("error", str(job["error"])))
     return rows

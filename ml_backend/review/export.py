@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from ml_backend.review.lookup import job_and_agent
-from ml_backend.runtime import Runtime
 from ml_backend.review.verdicts import TaskVerdict, controls_of, task_verdicts
+from ml_backend.runtime import Runtime
 
 FORMATS = ("jsonl", "csv")
 FIXED = ("task_id", "source", "confidence", "agent_id", "model_version", "verdict")

@@ -20,8 +20,8 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
-from ml_backend.review.lookup import job_and_agent
 from ml_backend.engine.labeling import parse_label_config
+from ml_backend.review.lookup import job_and_agent
 from ml_backend.runtime import Runtime
 from ml_backend.store import AgentRecord, ItemRecord, Store, VerificationRecord
 
@@ -51,7 +51,7 @@ class SyncCounts:
     annotations: int = 0
     removed: int = 0
 
-    def add(self, other: "SyncCounts") -> None:
+    def add(self, other: SyncCounts) -> None:
         for name in (f.name for f in fields(self)):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 

@@ -44,14 +44,13 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from ml_backend.engine.labeling import LabelSpec, parse_label_config
-from ml_backend.runtime import Runtime
 from ml_backend.review.audits import remember_audit
 from ml_backend.review.lookup import job_and_agent
 from ml_backend.review.repair import TITLE_PREFIX, repair_project
+from ml_backend.runtime import Runtime
 from ml_backend.store import AgentRecord, JobRecord
 
 KINDS = ("threshold", "lowest", "label", "keyword", "errors", "disagree", "audit")

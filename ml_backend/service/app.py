@@ -13,15 +13,25 @@ import logging
 from flask import Flask, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from ml_backend.redact import install_log_filter
+from ml_backend.review.webhook import HintFollower
+from ml_backend.runtime import Runtime
 from ml_backend.service import auth
-from ml_backend.service.api import JobIdConverter, ServiceState, agents, errors, jobs, openapi, protocol, report, reviews
+from ml_backend.service.api import (
+    JobIdConverter,
+    ServiceState,
+    agents,
+    errors,
+    jobs,
+    openapi,
+    protocol,
+    report,
+    reviews,
+)
 from ml_backend.service.health import EndpointProbe
 from ml_backend.service.metrics import Metrics
 from ml_backend.service.metrics import bp as metrics_bp
 from ml_backend.service.predict import Predictor
-from ml_backend.redact import install_log_filter
-from ml_backend.review.webhook import HintFollower
-from ml_backend.runtime import Runtime
 from ml_backend.settings import Settings
 
 API_MAX_BYTES = 1024 * 1024

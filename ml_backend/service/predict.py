@@ -15,8 +15,9 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, wait
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ml_backend.engine.annotate import Annotator, Outcome
 from ml_backend.engine.pools import IDLE_S, AgentPools
@@ -104,7 +105,7 @@ class Predictor:
             if future is not None:
                 return future
             agent = annotator.agent
-            future = self._pools.submit(agent.id, agent.config.max_concurrency, annotator.annotate, task)
+            future = self._pools.submit(agent.id, agent.config.concurrency(), annotator.annotate, task)
             self._inflight[key] = future
         future.add_done_callback(lambda done: self._finished(key, annotator.agent.model_version, done))
         return future

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from ml_backend.simulator.options import API_KEY_ENV, OptionsError, SimulatorOptions
+from ml_backend.simulator.options import API_KEY_ENV, REJECTABLE, OptionsError, SimulatorOptions
 
 BANNER = "LLM SIMULATOR (not a real model) listening on {url}"
 FAULTS = (("429", "a 429 rate limit"), ("500", "a 500 server error"),
@@ -44,6 +44,9 @@ def _fault_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @_fault_options
 @click.option("--timeout-sleep-s", type=click.FloatRange(0), default=30.0, help="How long a timeout fault sleeps.")
 @click.option("--logprobs/--no-logprobs", default=True, help="Return token log-probabilities when asked.")
+@click.option("--reject", default="", help="Refuse these request parameters (comma-separated: "
+              f"{', '.join(REJECTABLE)}), like servers that do not support them.")
+@click.option("--reject-status", type=click.IntRange(400, 599), default=400, help="HTTP status of such a refusal.")
 def simulator_command(host: str, port: int, **values: Any) -> None:
     """Run the OpenAI-compatible LLM simulator (not a real model) for tests, benchmarks and demos."""
     try:

@@ -12,6 +12,8 @@ from typing import Any
 
 API_KEY_ENV = "LSAGENT_SIM_API_KEY"
 FAULT_FIELDS = ("fault_429", "fault_500", "fault_timeout", "fault_drop", "fault_malformed", "fault_offlabel")
+# Request parameters the simulator can refuse, as some OpenAI-compatible servers do.
+REJECTABLE = ("json_schema", "json_object", "logprobs", "top_logprobs", "seed", "n")
 
 
 class OptionsError(ValueError):
@@ -36,8 +38,15 @@ class SimulatorOptions:
     fault_offlabel: float = 0.0
     timeout_sleep_s: float = 30.0
     logprobs: bool = True
+    reject: str = ""
+    reject_status: int = 400
 
     def __post_init__(self) -> None:
+        unknown = [name for name in self.rejected() if name not in REJECTABLE]
+        if unknown:
+            raise OptionsError(f"reject: unknown parameter {unknown[0]!r}; rejectable: {', '.join(REJECTABLE)}")
+        if not 400 <= self.reject_status <= 599:
+            raise OptionsError(f"reject_status must be a 4xx or 5xx status, got {self.reject_status}")
         for name in ("latency_ms", "jitter_ms", "timeout_sleep_s", "rpm"):
             if getattr(self, name) < 0:
                 raise OptionsError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -49,6 +58,10 @@ class SimulatorOptions:
         total = sum(getattr(self, name) for name in FAULT_FIELDS)
         if total > 1.0 + 1e-9:
             raise OptionsError(f"the fault rates add up to {total:.3f}; their sum must be <= 1")
+
+    def rejected(self) -> list[str]:
+        """The parameters this simulator refuses (``reject`` is a comma-separated list)."""
+        return [name.strip() for name in self.reject.split(",") if name.strip()]
 
     def public(self) -> dict[str, Any]:
         """The options as JSON, without the API key (a secret is never returned)."""
@@ -77,6 +90,10 @@ def _coerce(name: str, kind: str, value: Any) -> Any:
         if isinstance(value, bool):
             return value
         raise OptionsError(f"{name} must be true or false, got {value!r}")
+    if kind == "str":
+        if isinstance(value, str):
+            return value
+        raise OptionsError(f"{name} must be a string, got {value!r}")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise OptionsError(f"{name} must be a number, got {value!r}")
     if kind == "int":

@@ -28,7 +28,7 @@ from ml_backend.simulator.faults import CONTENT_FAULTS, TRANSPORT_FAULTS, FaultD
 from ml_backend.simulator.models import MODELS
 from ml_backend.simulator.options import OptionsError, SimulatorOptions
 from ml_backend.simulator.prompt import DirectiveError, Directives, parse_directives
-from ml_backend.simulator.validation import ApiError, ChatRequest, bad, validate
+from ml_backend.simulator.validation import ApiError, ChatRequest, bad, refuse_parameters, validate
 
 SERVER_ERROR = "The server had an error while processing your request. Sorry about that!"
 
@@ -199,6 +199,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise bad("We could not parse the JSON body of your request. (HINT: This likely means you aren't "
                       "using your HTTP library correctly.)", code=None)
         request = validate(body)
+        refuse_parameters(body, options.rejected(), options.reject_status)
         try:
             directives = parse_directives(request.task_text)
         except DirectiveError as exc:

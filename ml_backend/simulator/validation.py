@@ -56,6 +56,25 @@ def bad(message: str, param: str | None = None, code: str | None = "invalid_valu
     return ApiError(400, message, param=param, code=code)
 
 
+def refuse_parameters(body: dict[str, Any], rejected: list[str], status: int) -> None:
+    """Refuse a parameter this simulated server does not support, naming it in the error body
+    (llama.cpp's server answers a ``json_schema`` response format with a 500 like this)."""
+    for name in rejected:
+        if _sends(body, name):
+            param = "response_format" if name in ("json_schema", "json_object") else name
+            raise ApiError(status, f"Unsupported value for '{param}': {name} is not supported by this server.",
+                           param=param, code="unsupported_parameter")
+
+
+def _sends(body: dict[str, Any], name: str) -> bool:
+    if name in ("json_schema", "json_object"):
+        response_format = body.get("response_format")
+        return isinstance(response_format, dict) and response_format.get("type") == name
+    if name == "n":
+        return body.get("n") not in (None, 1)
+    return body.get(name) not in (None, False)
+
+
 def validate(body: Any) -> ChatRequest:
     """Check a parsed JSON body; raises ApiError (400, or 404 for an unknown model)."""
     if not isinstance(body, dict):

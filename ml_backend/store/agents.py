@@ -66,8 +66,9 @@ class AgentOps(StoreBase):
             return to_record(AgentRecord, row)
 
     def get_agent(self, ref: str) -> AgentRecord | None:
-        """Find an agent by full id, by model_version (`name@abcdef12`) or by a unique id prefix
-        of at least 8 hex characters. None when nothing matches; an ambiguous prefix raises."""
+        """Find an agent by full id, by model_version (`name@abcdef12`), by a unique id prefix
+        of at least 8 hex characters, or by its name when one agent has it. None when nothing
+        matches; an ambiguous prefix or name raises, listing the matches."""
         with self._read() as session:
             row = session.get(Agent, ref)
             if row is None:
@@ -82,6 +83,8 @@ class AgentOps(StoreBase):
                         f"({rows[0].id[:12]}..., {rows[1].id[:12]}...); give more characters"
                     )
                 row = rows[0] if rows else None
+            if row is None:
+                row = _by_name(session, ref)
             return to_record(AgentRecord, row) if row is not None else None
 
     def list_agents(self, project: int | None = None) -> list[AgentRecord]:
@@ -113,3 +116,20 @@ class AgentOps(StoreBase):
         with self._read() as session:
             row = session.scalar(query.where(Activation.project == project))
             return to_record(AgentRecord, row) if row is not None else None
+
+
+NAME_MATCHES_SHOWN = 10
+
+
+def _by_name(session: Any, name: str) -> Agent | None:
+    """The one agent called ``name``; several are an error that lists their model_versions."""
+    rows = session.scalars(
+        select(Agent).where(Agent.name == name).order_by(Agent.created_at, Agent.id).limit(NAME_MATCHES_SHOWN + 1)
+    ).all()
+    if len(rows) > 1:
+        shown = ", ".join(row.model_version for row in rows[:NAME_MATCHES_SHOWN])
+        more = " and more" if len(rows) > NAME_MATCHES_SHOWN else ""
+        raise AmbiguousReferenceError(
+            f"agent name {name!r} matches several agents ({shown}{more}); give a model_version or an id"
+        )
+    return rows[0] if rows else None

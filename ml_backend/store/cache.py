@@ -12,7 +12,6 @@ from .base import StoreBase
 from .errors import StoreInputError
 from .schema import CacheEntry
 
-
 _LOOKUP_BATCH = 500
 
 

@@ -139,3 +139,4 @@ class JobStats:
     cost: float
     mean_latency_s: float | None
     pushed: int
+    mean_queue_s: float | None = None

@@ -37,6 +37,7 @@ class StatsOps(StoreBase):
                     func.coalesce(func.sum(Item.cost), 0.0),
                     func.avg(Item.latency_s),
                     func.coalesce(func.sum(case((Item.pushed, 1), else_=0)), 0),
+                    func.avg(Item.meta["queue_s"].as_float()),
                 ).where(Item.job_id == job_id)
             ).one()
             return JobStats(
@@ -53,6 +54,7 @@ class StatsOps(StoreBase):
                 tokens_out=int(totals[4]),
                 cost=float(totals[5]),
                 mean_latency_s=None if totals[6] is None else float(totals[6]),
+                mean_queue_s=None if totals[8] is None else float(totals[8]),
                 pushed=int(totals[7]),
             )
 

@@ -18,12 +18,16 @@ DEFAULT_DATA_DIR = Path.home() / ".lsagent" / "demo"
               help="The lsagent service's port.")
 @click.option("--stop-after-views", is_flag=True,
               help="Stop everything once the review views exist, instead of running until Ctrl-C.")
-@click.option("--model", help="Model of the agent (default: sim-small on the simulator; with OPENAI_BASE_URL, "
+@click.option("--base-url", help="An OpenAI-compatible endpoint to use instead of the simulator "
+                                 "(default: $OPENAI_BASE_URL; the key comes from OPENAI_API_KEY).")
+@click.option("--model", help="Model of the agent (default: sim-small on the simulator; with a real endpoint, "
                               "$LSAGENT_DEMO_MODEL or gpt-4o-mini).")
+@click.option("--context-window", type=click.IntRange(1), help="The model's context window in tokens, for models "
+                                                               "the built-in table does not know.")
 @click.option("--sim-latency-ms", type=click.FloatRange(0), default=150.0, show_default=True,
               help="Simulated latency of each LLM call (simulator only).")
-def demo_command(data_dir: Path, port_ls: int, port: int, stop_after_views: bool, model: str | None,
-                 sim_latency_ms: float) -> None:
+def demo_command(data_dir: Path, port_ls: int, port: int, stop_after_views: bool, base_url: str | None,
+                 model: str | None, context_window: int | None, sim_latency_ms: float) -> None:
     """The main job: Label Studio, the service and an LLM (the simulator unless OPENAI_BASE_URL is
     set), the bundled reviews, an agent, a job, a low-confidence and an audit review view. Running
     it again reuses what exists."""
@@ -31,7 +35,8 @@ def demo_command(data_dir: Path, port_ls: int, port: int, stop_after_views: bool
     from ml_backend.cli.demo.runner import DemoOptions, run_demo
 
     options = DemoOptions(data_dir=data_dir, port_ls=port_ls, port=port, stop_after_views=stop_after_views,
-                          model=model, sim_latency_ms=sim_latency_ms)
+                          base_url=base_url, model=model, context_window=context_window,
+                          sim_latency_ms=sim_latency_ms)
     try:
         run_demo(options)
     except DemoError as exc:

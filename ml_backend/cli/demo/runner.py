@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ml_backend.cli.jobs import follow
-from ml_backend.cli.output import console
-from ml_backend.client import Client, ServiceError
 from ml_backend.cli.demo import dataset
 from ml_backend.cli.demo.label_studio import ensure_project, ensure_tasks, read_back
 from ml_backend.cli.demo.processes import Account, Children, DemoError, ensure_free, label_studio_venv
+from ml_backend.cli.jobs import follow
+from ml_backend.cli.output import console
+from ml_backend.client import Client, ServiceError
 from sync.client import LabelStudioError, connect
 from sync.projects import connect_ml_backend, project_url
 
@@ -54,8 +54,21 @@ class DemoOptions:
     port_ls: int = 8080
     port: int = 9090
     stop_after_views: bool = False
+    base_url: str | None = None
     model: str | None = None
+    context_window: int | None = None
     sim_latency_ms: float = 150.0
+
+    @property
+    def endpoint(self) -> str | None:
+        """The real endpoint to call (--base-url, else OPENAI_BASE_URL); None: the simulator."""
+        return self.base_url or os.environ.get("OPENAI_BASE_URL") or None
+
+    @property
+    def agent_model(self) -> str:
+        if self.model:
+            return self.model
+        return os.environ.get("LSAGENT_DEMO_MODEL", "gpt-4o-mini") if self.endpoint else SIMULATED_MODEL
 
 
 def say(message: str) -> None:
@@ -71,6 +84,7 @@ def run_demo(options: DemoOptions) -> None:
                         "different values")
     ensure_free(options.port_ls, "Label Studio", "--port-ls")
     ensure_free(options.port, "the lsagent service", "--port")
+    check_model(options)
     children = Children(data_dir / "logs")
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -95,6 +109,37 @@ def run_demo(options: DemoOptions) -> None:
     say("stopped; everything is kept in " + str(data_dir) + " for the next run")
 
 
+def check_model(options: DemoOptions) -> None:
+    """Refuse a model the demo cannot use before anything starts or is imported: its context
+    window must be known (or given), and a real endpoint must offer it."""
+    from ml_backend.engine import tokens
+    from ml_backend.engine.llm import LLMCallError, LLMClient, MissingAPIKeyError
+    from ml_backend.engine.modelconfig import ModelConfig
+
+    model = options.agent_model
+    try:
+        tokens.context_window(model, options.context_window)
+    except tokens.UnknownModelError:
+        raise DemoError(f"the context window of model {model!r} is not known: pass --context-window N "
+                        "(in tokens, from the model's card)") from None
+    if options.endpoint is None:
+        return
+    try:
+        client = LLMClient(ModelConfig(model=model, base_url=options.endpoint))
+    except MissingAPIKeyError:
+        raise DemoError("set OPENAI_API_KEY for the endpoint (any non-empty value for a local server "
+                        "that needs no key)") from None
+    try:
+        offered = client.list_models()
+    except LLMCallError as exc:
+        raise DemoError(f"the endpoint {options.endpoint} did not list its models: {exc.detail}") from None
+    finally:
+        client.close()
+    if model not in offered:
+        raise DemoError(f"the endpoint {options.endpoint} does not offer model {model!r} "
+                        f"(it offers: {', '.join(sorted(offered)[:10]) or 'none'}); pass --model")
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -111,9 +156,10 @@ def _start(children: Children, venv: Path, data_dir: Path, options: DemoOptions)
         "LABEL_STUDIO_API_KEY": ACCOUNT.token,
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
     }
-    llm = os.environ.get("OPENAI_BASE_URL")
+    llm = options.endpoint
     if llm:
-        say(f"LLM: the endpoint of OPENAI_BASE_URL, {llm} (key from OPENAI_API_KEY)")
+        environment["OPENAI_BASE_URL"] = llm
+        say(f"LLM: the endpoint {llm}, model {options.agent_model} (key from OPENAI_API_KEY)")
     else:
         sim_url = children.simulator(options.sim_latency_ms, SIMULATOR_KEY, _previous_simulator_port(data_dir))
         environment.update(OPENAI_BASE_URL=sim_url, OPENAI_API_KEY=SIMULATOR_KEY)
@@ -156,7 +202,7 @@ def _workflow(urls: dict[str, str], options: DemoOptions) -> dict[str, Any]:
         _repair(service, project)
         views = [_view(service, job["id"], "threshold", LOW_TITLE),
                  _view(service, job["id"], "audit", AUDIT_TITLE, audit=AUDIT_SIZE, seed=AUDIT_SEED)]
-        _check(ls, project, agent["model_version"])
+        _check(ls, project, agent["model_version"], simulated=options.endpoint is None)
     except (LabelStudioError, ServiceError) as exc:
         raise DemoError(f"{type(exc).__name__}: {exc}") from None
     return {"label_studio_url": urls["label_studio"], "service_url": urls["service"], "llm": urls["llm"],
@@ -179,11 +225,12 @@ def _view_state(view: dict[str, Any]) -> dict[str, Any]:
 
 def _agent(service: Client, project: int, options: DemoOptions) -> dict[str, Any]:
     """Register the demo's agent; the same configuration is the same agent (same id) on a rerun."""
-    simulated = not os.environ.get("OPENAI_BASE_URL")
-    model = options.model or (SIMULATED_MODEL if simulated else os.environ.get("LSAGENT_DEMO_MODEL", "gpt-4o-mini"))
+    simulated = options.endpoint is None
+    model = options.agent_model
     known = {agent["id"] for agent in service.agents(project)}
     agent = service.create_agent(project, AGENT_NAME, model, instructions=INSTRUCTIONS, temperature=0.0,
-                                 max_concurrency=16 if simulated else 4, activate=True)
+                                 max_concurrency=16 if simulated else None, context_window=options.context_window,
+                                 activate=True)
     reused = " (the same agent as before)" if agent["id"] in known else ""
     say(f"agent {agent['model_version']} (model {model}) registered and active on project {project}{reused}")
     return agent
@@ -222,7 +269,7 @@ def _view(service: Client, job: str, kind: str, title: str, **options: Any) -> d
     return view
 
 
-def _check(ls: Any, project: int, model_version: str) -> None:
+def _check(ls: Any, project: int, model_version: str, *, simulated: bool) -> None:
     """Read Label Studio back: one prediction per task, and how the agent compares with the gold."""
     seen = read_back(ls, project, model_version, CONTROL, REVIEW_THRESHOLD)
     say(f"Label Studio holds {seen.predicted} prediction(s) of {model_version} on {seen.tasks} task(s)"
@@ -232,8 +279,7 @@ def _check(ls: Any, project: int, model_version: str) -> None:
         confident = f"{seen.agree_confident}/{seen.confident}" if seen.confident else "-"
         say(f"agreement with the dataset's gold labels: {seen.agree}/{seen.predicted} ({seen.agreement:.0%}); "
             f"at confidence >= {REVIEW_THRESHOLD:g}: {confident}; by kind: {kinds}"
-            + ("" if os.environ.get("OPENAI_BASE_URL") else " (the simulator reads words, not meaning; "
-               "a real model reads the whole text)"))
+            + (" (the simulator reads words, not meaning; a real model reads the whole text)" if simulated else ""))
 
 
 def _basic_auth() -> tuple[str | None, str | None]:

@@ -7,8 +7,9 @@ field becomes a 400 naming the field, instead of a ``KeyError`` deep in the engi
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app, request
 from werkzeug.routing import BaseConverter
@@ -17,10 +18,10 @@ from ml_backend.service.api.errors import ApiError
 
 if TYPE_CHECKING:
     from ml_backend.review.webhook import HintFollower
+    from ml_backend.runtime import Runtime
     from ml_backend.service.health import EndpointProbe
     from ml_backend.service.metrics import Metrics
     from ml_backend.service.predict import Predictor
-    from ml_backend.runtime import Runtime
     from ml_backend.settings import Settings
 
 _MISSING = object()
@@ -33,12 +34,12 @@ INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 class ServiceState:
     """What the routes share, kept on ``app.extensions`` so two apps in one process never mix."""
 
-    settings: "Settings"
-    runtime: "Runtime"
-    metrics: "Metrics"
-    predictor: "Predictor"
-    probe: "EndpointProbe"
-    hints: "HintFollower"
+    settings: Settings
+    runtime: Runtime
+    metrics: Metrics
+    predictor: Predictor
+    probe: EndpointProbe
+    hints: HintFollower
 
 
 def state() -> ServiceState:
@@ -58,7 +59,7 @@ def resolve_job_id() -> None:
             values["job_id"] = job.id
 
 
-def json_body(*, optional: bool = False) -> "Body":
+def json_body(*, optional: bool = False) -> Body:
     """The request body as a JSON object; 400 for anything else (an empty body may be allowed)."""
     raw = request.get_data(cache=True)
     if not raw.strip() and optional:

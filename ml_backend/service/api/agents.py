@@ -11,9 +11,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from ml_backend.engine import agents, prompts
+from ml_backend.engine.modelconfig import ModelConfig
 from ml_backend.service.api import Body, ensure_project_exists, json_body, path_project, query_int, state
 from ml_backend.service.api.errors import ApiError
-from ml_backend.engine.modelconfig import ModelConfig
 from ml_backend.store import AgentRecord
 
 bp = Blueprint("agents", __name__)
@@ -21,7 +21,7 @@ bp = Blueprint("agents", __name__)
 SAMPLE_TASKS = 20
 MAX_PREVIEW = 50
 TASK_FIELDS = ("id", "data")
-CONFIG_FIELDS = tuple(name for name in ModelConfig.model_fields if name != "model")
+CONFIG_FIELDS = tuple(name for name in ModelConfig.model_fields if name not in ("model", "capabilities"))
 AGENT_FIELDS = ("project", "name", "model", "instructions", "template", "activate")
 
 
@@ -129,7 +129,7 @@ def ensure_agent_fits(project: int, record: AgentRecord) -> None:
 def agent_or_404(reference: str) -> AgentRecord:
     record = state().runtime.store.get_agent(reference)
     if record is None:
-        raise ApiError(404, "not_found", f"no agent {reference!r}: give its id, an id prefix or its model_version")
+        raise ApiError(404, "not_found", f"no agent {reference!r}: give its id, an id prefix, its model_version or its unique name")
     return record
 
 

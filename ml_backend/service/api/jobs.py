@@ -14,15 +14,15 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
 
-from ml_backend.service.api import ensure_project_exists, json_body, query_int, resolve_job_id, state
-from ml_backend.service.api.agents import agent_or_404, ensure_agent_fits
-from ml_backend.service.api.errors import ApiError
 from ml_backend.engine.modelconfig import ModelConfig
 from ml_backend.jobs.estimate import estimate
 from ml_backend.jobs.manager import JobManager, has_unfinished_jobs
-from ml_backend.service.api.jobs_openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
 from ml_backend.jobs.pricing import PricingError
 from ml_backend.jobs.subset import Subset, SubsetError, parse_subset
+from ml_backend.service.api import ensure_project_exists, json_body, query_int, resolve_job_id, state
+from ml_backend.service.api.agents import agent_or_404, ensure_agent_fits
+from ml_backend.service.api.errors import ApiError
+from ml_backend.service.api.jobs_openapi import OPENAPI_PATHS, OPENAPI_SCHEMAS
 from ml_backend.store import COUNTERS, AgentRecord, InvalidTransitionError, JobRecord
 
 __all__ = ["OPENAPI_PATHS", "OPENAPI_SCHEMAS", "bp", "job_json", "manager", "resume_jobs"]

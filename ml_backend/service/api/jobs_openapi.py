@@ -13,7 +13,7 @@ _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 
 OPENAPI_SCHEMAS: dict[str, Schema] = {
     "JobRequest": {"type": "object", "required": ["agent"], "additionalProperties": False, "properties": {
-        "agent": {"type": "string", "description": "agent id, unique id prefix or model_version"},
+        "agent": {"type": "string", "description": "agent id, unique id prefix, model_version or unique name"},
         "subset": _SUBSET,
         "project": {"type": "integer", "minimum": 1,
                     "description": "another project with the same controls and labels (default: the agent's)"}}},

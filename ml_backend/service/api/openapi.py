@@ -8,6 +8,7 @@ route cannot go undocumented, and a schema-driven fuzzer checks the answers agai
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
@@ -19,18 +20,23 @@ from ml_backend.service.api.schema import Schema, json_content, operation, path_
 
 bp = Blueprint("openapi", __name__)
 
-AGENT_REF = path_param("reference", {"type": "string"}, "agent id, unique id prefix (8+ hex) or model_version")
+AGENT_REF = path_param("reference", {"type": "string"},
+                       "agent id, unique id prefix (8+ hex), model_version or unique name")
 PROJECT = path_param("project", {"type": "integer", "minimum": 1}, "Label Studio project id")
 
 
-def _json_type(annotation: Any) -> list[str]:
-    """JSON types of a ModelConfig field from its annotation (int, float, str, optional)."""
+def _json_schema(annotation: Any) -> Schema:
+    """The JSON schema of a ModelConfig field from its annotation (int, float, str, bool, a
+    Literal of strings, a nested model, each optionally None)."""
     names = {int: "integer", float: "number", str: "string", bool: "boolean", type(None): "null"}
-    members = getattr(annotation, "__args__", (annotation,))
-    return sorted({names[member] for member in members})
+    if typing.get_origin(annotation) is typing.Literal:
+        return {"type": "string", "enum": list(typing.get_args(annotation))}
+    members = typing.get_args(annotation) or (annotation,)
+    return {"type": sorted({names.get(member, "object") for member in members})}
 
 
-_CONFIG_PROPERTIES = {name: {"type": _json_type(field.annotation)} for name, field in ModelConfig.model_fields.items()}
+_CONFIG_PROPERTIES = {name: _json_schema(field.annotation) for name, field in ModelConfig.model_fields.items()}
+_CREATE_PROPERTIES = {name: value for name, value in _CONFIG_PROPERTIES.items() if name != "capabilities"}
 
 SCHEMAS: dict[str, Schema] = {
     "Error": {"type": "object", "required": ["error", "message"], "properties": {
@@ -48,7 +54,7 @@ SCHEMAS: dict[str, Schema] = {
                         "project": {"type": "integer", "minimum": 1}, "name": {"type": "string"},
                         "instructions": {"type": "string"},
                         "template": {"type": "string", "description": "full Jinja source (advanced)"},
-                        "activate": {"type": "boolean"}, **_CONFIG_PROPERTIES}},
+                        "activate": {"type": "boolean"}, **_CREATE_PROPERTIES}},
     "AgentList": {"type": "object", "properties": {"agents": {"type": "array", "items": ref("Agent")}}},
     "PreviewRequest": {"type": "object", "properties": {
         "limit": {"type": "integer", "minimum": 1, "maximum": 50, "default": 3},

@@ -16,15 +16,15 @@ from flask import Blueprint, Response, jsonify
 
 from ml_backend import __version__
 from ml_backend.engine import agents
+from ml_backend.engine.endpoints import EndpointPolicyError
+from ml_backend.engine.llm import MissingAPIKeyError
+from ml_backend.review.webhook import read_hints
 from ml_backend.service import health
 from ml_backend.service.api import INT_MAX, INT_MIN, ServiceState, is_integral, json_body, query_int, state
 from ml_backend.service.api.agents import ensure_agent_fits
 from ml_backend.service.api.errors import ApiError
-from ml_backend.engine.endpoints import EndpointPolicyError
-from ml_backend.engine.llm import MissingAPIKeyError
 from ml_backend.service.predict import unanswered
 from ml_backend.store import AgentRecord
-from ml_backend.review.webhook import read_hints
 
 log = logging.getLogger(__name__)
 bp = Blueprint("protocol", __name__)

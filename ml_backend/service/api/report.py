@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
+from ml_backend.report.html import render_report
 from ml_backend.review.figures import figures
 from ml_backend.service.api import resolve_job_id, state
 from ml_backend.service.api.errors import ApiError
 from ml_backend.service.api.jobs import job_json
 from ml_backend.service.api.schema import JOB_ID, Schema, operation, query_param, text_content
-from ml_backend.report.html import render_report
 
 bp = Blueprint("report", __name__)
 bp.before_request(resolve_job_id)

@@ -10,13 +10,13 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
 from ml_backend.review import export, verdicts
-from ml_backend.review.figures import figures
 from ml_backend.review.accuracy import AccuracyInputError
+from ml_backend.review.figures import figures
+from ml_backend.review.repair import repair_project
+from ml_backend.review.views import ReviewConflict, ReviewError, ReviewRequest, create_review
 from ml_backend.service.api import json_body, path_project, resolve_job_id, state
 from ml_backend.service.api.errors import ApiError, error_response
-from ml_backend.review.repair import repair_project
 from ml_backend.service.api.schema import JOB_ID, Schema, operation, query_param, ref, text_content
-from ml_backend.review.views import ReviewConflict, ReviewError, ReviewRequest, create_review
 
 bp = Blueprint("reviews", __name__)
 bp.before_request(resolve_job_id)
