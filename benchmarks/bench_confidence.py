@@ -42,9 +42,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ml_backend.engine import capabilities, prompts  # noqa: E402
-from ml_backend.engine.annotate import SELF_CONSISTENCY_TEMPERATURE, AgentRuntime, Annotator  # noqa: E402
-from ml_backend.engine.labeling import parse_label_config  # noqa: E402
+from ml_backend.engine import agents, capabilities, prompts  # noqa: E402
+from ml_backend.engine.annotate import SELF_CONSISTENCY_TEMPERATURE, Annotator  # noqa: E402
 from ml_backend.engine.llm import LLMClient  # noqa: E402
 from ml_backend.engine.modelconfig import ModelConfig  # noqa: E402
 from ml_backend.engine.postprocess import parse_response, response_format  # noqa: E402
@@ -79,6 +78,9 @@ class MemoryCache:
     def cache_get(self, key: str) -> dict[str, Any] | None:
         return self._data.get(key)
 
+    def cache_get_many(self, keys: list[str]) -> dict[str, Any]:
+        return {key: self._data[key] for key in keys if key in self._data}
+
     def cache_put(self, key: str, response: dict[str, Any]) -> None:
         self._data[key] = response
 
@@ -95,7 +97,10 @@ def snippets() -> list[tuple[str, str]]:
             if hashlib.sha256(sdist.read_bytes()).hexdigest() != SDIST_SHA256:
                 raise SystemExit(f"sha256 mismatch for {sdist.name}")
             with tarfile.open(sdist) as outer, tarfile.open(fileobj=outer.extractfile(INNER_ARCHIVE)) as inner:
-                target.write_bytes(inner.extractfile(SNIPPETS).read())
+                member = inner.extractfile(SNIPPETS)
+                if member is None:
+                    raise SystemExit(f"{SNIPPETS} is not a file in {INNER_ARCHIVE}")
+                target.write_bytes(member.read())
     rows = []
     for line in target.read_text(encoding="utf-8", errors="replace").splitlines():
         _, rating, text = line.split("\t", 2)
@@ -105,16 +110,16 @@ def snippets() -> list[tuple[str, str]]:
 
 
 def label_all(base_url: str, model: str, data: list[tuple[str, str]], samples: int, workers: int) -> list[Row]:
-    spec = parse_label_config(CONFIG)
-    template = prompts.build_template(spec, instructions=INSTRUCTIONS)
     config = ModelConfig(model=model, base_url=base_url, api_key_env=KEY_ENV, max_tokens=24, temperature=0.0,
                          max_concurrency=workers, timeout=120.0)
+    agent = agents.draft(name="bench", project=1, label_config=CONFIG, config=config, instructions=INSTRUCTIONS)
+    spec, template = agent.spec, agent.template
     client = LLMClient(config)
     schema = response_format(spec)
     first = prompts.render_messages(template, spec, {"text": data[0][0]})
     client.adopt(capabilities.negotiate(client, first, schema))
     print(f"negotiated: {client.capabilities}", flush=True)
-    annotator = Annotator(AgentRuntime("bench", "bench", spec, config, template), client, MemoryCache())
+    annotator = Annotator(agent, client, MemoryCache())
 
     def one(index: int) -> Row:
         text, gold = data[index]
@@ -123,10 +128,12 @@ def label_all(base_url: str, model: str, data: list[tuple[str, str]], samples: i
             return Row(False, (0.0, 0.0, 0.0, 0.0), labelled=False)
         chosen = outcome.labels["sentiment"][0]
         messages = prompts.render_messages(template, spec, {"text": text})
-        drawn = client.complete(messages, response_format=schema, n=samples, temperature=SELF_CONSISTENCY_TEMPERATURE)
+        drawn = client.complete(messages, response_format=schema, n=samples,
+                                temperature=SELF_CONSISTENCY_TEMPERATURE)
         agree = sum(1 for sample in drawn.samples or [] if _label_of(sample, spec) == chosen) / samples
         meta = outcome.meta
-        return Row(chosen == gold, (outcome.score or 0.0, meta["mean_prob"] or 0.0, meta["geo_mean_prob"] or 0.0, agree))
+        return Row(chosen == gold,
+                   (outcome.score or 0.0, meta["mean_prob"] or 0.0, meta["geo_mean_prob"] or 0.0, agree))
 
     with ThreadPoolExecutor(workers) as pool:
         rows = []

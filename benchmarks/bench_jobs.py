@@ -333,7 +333,8 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
             print(f"{r.name}: the killed worker's chunks were taken over {r.takeover_s:.1f} s after the kill")
             baseline = walls.get(RUNS["rq2"][1])
             if baseline is not None:
-                print(f"{r.name}: wall time lost to the kill {r.wall_s - baseline.wall_s:+.1f} s against {baseline.name}")
+                print(f"{r.name}: wall time lost to the kill {r.wall_s - baseline.wall_s:+.1f} s "
+                      f"against {baseline.name}")
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ def translated_errors() -> Iterator[None]:
     try:
         yield
     except (httpx.TransportError, ApiError) as error:
-        raise translate(error) from error
+        raise translate(error) or error from error
 
 
 def guarded(func: F) -> F:

@@ -51,7 +51,8 @@ CONJUNCTIONS = ("and", "or")
 def item(column: str, operator: str, value: Any, type_: str = "Number") -> dict:
     """One filter item on a task column (``id``, ``data.text``, ``predictions_score``, ...)."""
     if operator not in API_OPERATORS:
-        raise ValueError(f"unknown Data Manager filter operator {operator!r}; use one of {', '.join(sorted(API_OPERATORS))}")
+        known = ", ".join(sorted(API_OPERATORS))
+        raise ValueError(f"unknown Data Manager filter operator {operator!r}; use one of {known}")
     column = column.removeprefix("filter:tasks:").removeprefix("tasks:")
     return {"filter": f"filter:tasks:{column}", "operator": operator, "type": type_, "value": value}
 
@@ -76,7 +77,8 @@ def id_runs(ids: Iterable[int]) -> list[dict]:
             runs[-1][1] = task_id
         else:
             runs.append([task_id, task_id])
-    return [item("id", "equal", low) if low == high else item("id", "in", {"min": low, "max": high}) for low, high in runs]
+    return [item("id", "equal", low) if low == high else item("id", "in", {"min": low, "max": high})
+            for low, high in runs]
 
 
 def ids_any(ids: Iterable[int]) -> dict:

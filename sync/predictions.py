@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from numbers import Real
+from typing import Any, cast
 
 from label_studio_sdk.client import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
@@ -74,7 +75,8 @@ def import_predictions(client: LabelStudio, project: int, predictions: list[dict
     for start in range(0, len(checked), batch_size):
         batch = checked[start : start + batch_size]
         try:
-            response = client.projects.import_predictions(project, request=batch, request_options={"max_retries": 0})
+            response = client.projects.import_predictions(project, request=cast(Any, batch),
+                                                          request_options={"max_retries": 0})
         except ApiError as error:
             if error.status_code == 400:
                 _raise_missing(client, project, batch, created, error)

@@ -33,7 +33,7 @@ from typing import Any
 
 from label_studio_sdk.client import LabelStudio
 
-from sync.client import check_url, guarded
+from sync.client import LabelStudioError, check_url, guarded
 
 RETRIEVE_TIMEOUT = 150.0
 
@@ -41,7 +41,10 @@ RETRIEVE_TIMEOUT = 150.0
 @guarded
 def create_project(client: LabelStudio, title: str, label_config: str) -> int:
     """A new project; returns its id."""
-    return int(client.projects.create(title=title, label_config=label_config).id)
+    project_id = client.projects.create(title=title, label_config=label_config).id
+    if project_id is None:
+        raise LabelStudioError("Label Studio created the project but returned no id")
+    return project_id
 
 
 @guarded

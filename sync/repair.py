@@ -28,7 +28,8 @@ def rewritten(old: dict) -> dict | None:
         return None
     ids = [entry for entry in items if entry.get("filter") == "filter:tasks:id" and entry.get("operator") == "in_list"]
     rest = [entry for entry in items if entry not in ids]
-    if len(ids) != 1 or not isinstance(ids[0].get("value"), list) or any(_key(e) != _key(filters.unlabeled()) for e in rest):
+    unlabeled = _key(filters.unlabeled())
+    if len(ids) != 1 or not isinstance(ids[0].get("value"), list) or any(_key(e) != unlabeled for e in rest):
         return None
     try:
         chosen = [int(task_id) for task_id in ids[0]["value"]]

@@ -112,7 +112,8 @@ def upsert_review_view(
     ordering = SCORE_ORDER if by_score else ID_ORDER
     hidden = review_hidden_columns(client, project, shown)
     widths = {"tasks:predictions_results": RESULT_WIDTH, **{f"tasks:{name}": TEXT_WIDTH for name in shown}}
-    view_id = upsert_view(client, project, title, chosen, ordering, hidden, extra={MARKER: True, "columnsWidth": widths})
+    view_id = upsert_view(client, project, title, chosen, ordering, hidden,
+                          extra={MARKER: True, "columnsWidth": widths})
     return ReviewView(view_id, not existed, form)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 from label_studio_sdk.client import LabelStudio
 
@@ -159,6 +159,7 @@ def import_tasks(client: LabelStudio, project: int, tasks: list[dict], batch_siz
     ids: list[int] = []
     for start in range(0, len(tasks), batch_size):
         batch = tasks[start : start + batch_size]
-        response = client.projects.import_tasks(project, request=batch, return_task_ids=True)
-        ids.extend(response.task_ids or [])
+        # the SDK types its request as models, but sends the plain dicts it is given as they are
+        response = client.projects.import_tasks(project, request=cast(Any, batch), return_task_ids=True)
+        ids.extend(getattr(response, "task_ids", None) or [])  # an extra field the SDK's model keeps
     return ids

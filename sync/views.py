@@ -20,6 +20,7 @@ Measured with label-studio 1.23.2:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from label_studio_sdk.client import LabelStudio
 
@@ -111,7 +112,7 @@ def view_task_ids(client: LabelStudio, project: int, view_id: int) -> list[int]:
     ids: list[int] = []
     page = 1
     while True:
-        pager = client.tasks.list(project=project, view=view_id, page=page, page_size=ID_PAGE_SIZE, include="id")
+        pager: Any = client.tasks.list(project=project, view=view_id, page=page, page_size=ID_PAGE_SIZE, include="id")
         batch = [task.id for task in pager.items or []]
         ids.extend(batch)
         if len(batch) < ID_PAGE_SIZE or len(ids) >= (pager.response.total or 0):

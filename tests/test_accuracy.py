@@ -395,7 +395,8 @@ def test_summary_holds_every_figure_and_is_json():
     assert (summary["verified"], summary["confirmed"], summary["corrected"]) == (9, 6, 3)
     assert (summary["without_confidence"], summary["labelled"], summary["threshold"]) == (1, 12, 0.9)
     assert summary["accuracy"]["accuracy"] == pytest.approx(6 / 9)
-    assert summary["accuracy"]["interval"] == pytest.approx(dict(zip(("low", "high"), wilson_interval(6, 9))))
+    assert summary["accuracy"]["interval"] == pytest.approx(
+        dict(zip(("low", "high"), wilson_interval(6, 9), strict=True)))
     # bands [0,.5) .. [.9,1]: none; 0.5 F; 0.6 F; 0.7 T 0.75 T; 0.8 F 0.85 T; 0.9 T 0.95 T
     assert [(b["n"], b["correct"]) for b in summary["bands"]] == [(0, 0), (1, 0), (1, 0), (2, 2), (2, 1), (2, 2)]
     # confirmed .95 .9 .85 beat all 3 corrected (.8 .6 .5): 9; .75 and .7 beat .6 and .5: 4 -> 13/15

@@ -26,7 +26,8 @@ TEXTS = ["Great value, I would buy it again.", "Broken on arrival.", "It exists.
 LONG_TEXT = "This review goes on and on about the product. " * 120
 NO_CHOICES_CONFIG = '<View><Text name="text" value="$text"/><TextArea name="note" toName="text"/></View>'
 TOPIC_CONFIG = SENTIMENT_CONFIG.replace('name="sentiment"', 'name="topic"')
-GRADED_CONFIG = SENTIMENT_CONFIG.replace('<Choice value="Neutral"/>', '<Choice value="Neutral"/><Choice value="Mixed"/>')
+GRADED_CONFIG = SENTIMENT_CONFIG.replace('<Choice value="Neutral"/>',
+                                         '<Choice value="Neutral"/><Choice value="Mixed"/>')
 WRONG_KEY = "sk-wrong-0123456789abcdefghij"
 
 

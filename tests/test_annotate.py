@@ -46,7 +46,8 @@ def make_annotator(sim: Any, store: Store, monkeypatch: pytest.MonkeyPatch) -> A
 
 
 def test_a_label_with_its_confidence_and_label_studio_results(make_annotator: Any, sim: Any) -> None:
-    outcome = make_annotator().annotate({"id": 7, "data": {"text": "Lovely. [[sim:label=Negative]] [[sim:confidence=0.8]]"}})
+    outcome = make_annotator().annotate(
+        {"id": 7, "data": {"text": "Lovely. [[sim:label=Negative]] [[sim:confidence=0.8]]"}})
     assert outcome.ok and outcome.labels == {"sentiment": ["neg"]}
     assert outcome.score == pytest.approx(0.8, abs=1e-4)
     assert outcome.meta["method"] == "logprobs"

@@ -21,7 +21,8 @@ SPEC = parse_label_config(
 )
 SENTIMENT_ONLY = parse_label_config(
     '<View><Text name="review" value="$review"/><Choices name="sentiment" toName="review">'
-    '<Choice value="Positive" alias="pos"/><Choice value="Negative" alias="neg"/><Choice value="Neutral"/></Choices></View>'
+    '<Choice value="Positive" alias="pos"/><Choice value="Negative" alias="neg"/><Choice value="Neutral"/>'
+    '</Choices></View>'
 )
 
 

@@ -229,7 +229,7 @@ def test_openapi_path_parameters_match_the_routes() -> None:
 
 def test_openapi_schemas_are_valid_and_references_resolve() -> None:
     doc = document()
-    for name, schema in doc["components"]["schemas"].items():
+    for _name, schema in doc["components"]["schemas"].items():
         jsonschema.Draft202012Validator.check_schema(schema)
     refs = set(re.findall(r'"\$ref": "#/components/(\w+)/(\w+)"', _dump(doc)))
     assert refs
@@ -315,7 +315,8 @@ def test_lsagent_serve_runs_gunicorn_with_several_workers(tmp_path: Path) -> Non
         assert requests.get(f"{url}/api/agents", auth=AUTH, timeout=2).json() == {"agents": []}
     finally:
         output = _stop(process)
-    assert "Using worker: ml_backend.service.headworker.WholeHeadWorker" in output and output.count("Booting worker") >= 2
+    assert ("Using worker: ml_backend.service.headworker.WholeHeadWorker" in output
+            and output.count("Booting worker") >= 2)
     assert "Worker failed to boot" not in output
 
 

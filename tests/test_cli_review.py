@@ -124,6 +124,7 @@ def test_export_with_json_prints_one_document(service: Any, job: Job, tmp_path: 
     rows = json.loads(lsagent(service, "export", "--job", job.id, "--json").output)
     assert [row["task_id"] for row in rows] == job.tasks
     target = tmp_path / "labels.csv"
-    written = json.loads(lsagent(service, "export", "--job", job.id, "--format", "csv", "-o", str(target), "--json").output)
+    written = json.loads(
+        lsagent(service, "export", "--job", job.id, "--format", "csv", "-o", str(target), "--json").output)
     assert written == {"job": job.id, "format": "csv", "output": str(target), "rows": len(job.tasks)}
     assert len(target.read_text().splitlines()) == len(job.tasks) + 1

@@ -136,7 +136,8 @@ def test_the_rule_on_names_and_urls() -> None:
     policy.check("OPENAI_API_KEY", None)
     refusals = [("LSAGENT_SIM_API_KEY", None, "api_key_env"), ("REDIS_URL", None, "api_key_env"),
                 ("OPENAI_KEY", None, "api_key_env"), ("TEAM_KEY", "https://llm.example/v10", "base_url"),
-                ("TEAM_KEY", "https://llm.example:8443/v1", "base_url"), ("TEAM_KEY", "http://llm.example/v1", "base_url"),
+                ("TEAM_KEY", "https://llm.example:8443/v1", "base_url"),
+                ("TEAM_KEY", "http://llm.example/v1", "base_url"),
                 ("TEAM_KEY", "https://llm.example.evil/v1", "base_url")]
     for name, url, check in refusals:
         with pytest.raises(EndpointPolicyError) as refused:

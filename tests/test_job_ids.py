@@ -34,7 +34,7 @@ def twins(service: Any, agent_id: str, project: int) -> list[str]:
     made = [store.create_job(agent_id=agent_id, project=project, subset="all") for _ in range(2)]
     wanted = ["abcdef0123" + "0" * 22, "abcdef0123" + "1" * 22]
     with store._engine.begin() as connection:
-        for job, new_id in zip(made, wanted):
+        for job, new_id in zip(made, wanted, strict=True):
             connection.execute(update(JobRow).where(JobRow.id == job.id).values(id=new_id))
     return wanted
 

@@ -19,8 +19,10 @@ from sync.server import free_port
 from tests.jobs_support import assert_exactly_once, new_project, texts, wait_for
 
 
-def test_killed_service_resumes_its_job_on_restart(sim: Any, label_studio: Any, tmp_path: Path,
-                                                   lsagent_serve: Callable[[dict[str, str]], subprocess.Popen[bytes]]) -> None:
+def test_killed_service_resumes_its_job_on_restart(
+    sim: Any, label_studio: Any, tmp_path: Path,
+    lsagent_serve: Callable[[dict[str, str]], subprocess.Popen[bytes]],
+) -> None:
     database = f"sqlite:///{tmp_path / 'lsagent.sqlite3'}"
     env = {**os.environ, "PORT": str(free_port()), "DATABASE_URL": database, "LSAGENT_DATA_DIR": str(tmp_path / "data"),
            "LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.api_key,

@@ -123,8 +123,8 @@ def assert_json_error(response: Any, *statuses: int) -> dict[str, Any]:
 def test_every_route_refuses_bodies_that_are_not_json_objects(app: Flask, agent_id: str) -> None:
     client = app.test_client()
     checked = 0
-    for rule, path, method in body_routes(app, agent_id):
-        for name, raw, content_type in NOT_JSON:
+    for _rule, path, method in body_routes(app, agent_id):
+        for _name, raw, content_type in NOT_JSON:
             response = client.open(path, method=method, data=raw, content_type=content_type)
             body = assert_json_error(response)
             if response.status_code == 400 and body["error"] == "bad_json":
@@ -156,7 +156,7 @@ def test_every_route_refuses_huge_bodies(app: Flask, agent_id: str) -> None:
 def test_every_route_refuses_wrong_methods(app: Flask, agent_id: str) -> None:
     client = app.test_client()
     adapter = app.url_map.bind("localhost")
-    for rule, path, allowed in routes(app, agent_id):
+    for _rule, path, allowed in routes(app, agent_id):
         for method in {"GET", "POST", "PUT", "PATCH", "DELETE"} - allowed:
             if _served_by_another_rule(adapter, path, method):
                 continue  # e.g. GET /api/jobs/estimate is "show job 'estimate'"

@@ -81,7 +81,7 @@ def test_offsets_point_at_the_written_label(row: dict) -> None:
     content = row["content"]
     for name, answer in parse_response(content, spec).answers.items():
         control = spec.control(name)
-        for value, offset in zip(answer.labels, answer.offsets):
+        for value, offset in zip(answer.labels, answer.offsets, strict=True):
             assert offset is not None
             written = content[offset:].casefold()
             label = next(lb for lb in control.labels if lb.value == value)

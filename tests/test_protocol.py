@@ -235,7 +235,7 @@ def test_a_task_with_a_lone_surrogate_fails_alone(label_studio: Any, sim: Any, m
     service = make_service(simulator=sim, label_studio=label_studio)
     project, task_ids = new_project(label_studio, TEXTS[:3])
     agent = register(service, project)
-    tasks = [{"id": task_id, "data": {"text": text}} for task_id, text in zip(task_ids, TEXTS)]
+    tasks = [{"id": task_id, "data": {"text": text}} for task_id, text in zip(task_ids, TEXTS, strict=False)]
     tasks[1]["data"]["text"] = "Broken \ud800 text"  # json.dumps writes it as the escape "\ud800"
     response = requests.post(f"{service.url}/predict", json={"tasks": tasks, "project": str(project)}, timeout=30)
     assert response.status_code == 200, response.text

@@ -82,7 +82,7 @@ def test_real_answers_parse(llama_server: LlamaServer, tmp_path: Path) -> None:
     outputs = [json.loads(line) for line in parsed.stdout.splitlines()]
     assert len(outputs) == 3
     spec = parse_label_config(SENTIMENT_CONFIG)
-    for line, output in zip(lines, outputs):
+    for line, output in zip(lines, outputs, strict=True):
         choice = json.loads(line)["choices"][0]
         direct = score_answer(spec, choice["message"]["content"], choice["logprobs"]["content"])
         assert output == direct.to_parse_line()

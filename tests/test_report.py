@@ -88,7 +88,7 @@ def verified_job(make_service: Any, sim: Any, label_studio: Any) -> dict[str, An
     job = client.run_job(agent["id"], wait=True, timeout=90)
     assert job["status"] == "done" and job["counts"]["labeled"] == len(PLAN), job
     held = predictions_by_version(label_studio.client, project, agent["model_version"])
-    for task_id, (_, _, human) in zip(tasks, PLAN):
+    for task_id, (_, _, human) in zip(tasks, PLAN, strict=True):
         if human:
             create_annotation(label_studio.client, task_id, sentiment(human), parent_prediction=held[task_id][0]["id"])
     client.sync_verification(job["id"])

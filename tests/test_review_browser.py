@@ -91,7 +91,7 @@ def test_threshold_view_shows_labels_and_scores_least_confident_first(
     assert [float(row[score]) for row in rows] == [0.2, 0.35, 0.55, 0.65]
     assert [row[result].count("choices: [") for row in rows] == [2, 2, 2, 2]  # both agents' predictions
     labels = ["Positive", "Positive", "Positive", "Negative"]
-    assert all(row[result].count(f"choices: [{label}]") == 2 for row, label in zip(rows, labels))
+    assert all(row[result].count(f"choices: [{label}]") == 2 for row, label in zip(rows, labels, strict=True))
     assert [row[text].split(" [[")[0] for row in rows] == ["meh", "the parcel arrived", "fine I guess",
                                                            "I want a refund"]
 

@@ -36,7 +36,8 @@ def test_repair_rewrites_only_the_services_views(service: Any, label_studio: Any
     project, t = new_project(label_studio, [task_text(f"text {n}", "Positive", 0.5) for n in range(8)])
     job = run_job(service, project, t)
     annotate(label_studio, job, t[1], "Negative")
-    old = legacy_view(label_studio, project, "lsagent 1a2b3c4d: score < 0.7", [filters.ids_in(t[:4]), filters.unlabeled()])
+    old = legacy_view(label_studio, project, "lsagent 1a2b3c4d: score < 0.7",
+                      [filters.ids_in(t[:4]), filters.unlabeled()])
     marked = legacy_view(label_studio, project, "renamed by a user", [filters.ids_in(t[5:7])], lsagent_review=True)
     odd = legacy_view(label_studio, project, "lsagent odd", [filters.ids_in(t), filters.score_below(0.4)])
     theirs = legacy_view(label_studio, project, "my own list", [filters.ids_in(t[2:3])])
@@ -62,7 +63,8 @@ def test_repair_rewrites_only_the_services_views(service: Any, label_studio: Any
 def test_creating_a_review_repairs_the_project_first(service: Any, label_studio: Any) -> None:
     project, t = new_project(label_studio, [task_text(f"text {n}", "Positive", 0.5) for n in range(4)])
     job = run_job(service, project, t)
-    old = legacy_view(label_studio, project, "lsagent demo: confidence below 0.7", [filters.ids_in(t[:2]), filters.unlabeled()])
+    old = legacy_view(label_studio, project, "lsagent demo: confidence below 0.7",
+                      [filters.ids_in(t[:2]), filters.unlabeled()])
     theirs = legacy_view(label_studio, project, "mine", [filters.ids_in(t[:1])])
     service.client().create_review(job.id, "threshold", threshold=0.9)
     after = views_of(label_studio, project)

@@ -41,7 +41,7 @@ def base(service: Any, label_studio: Any) -> Job:
     project, tasks = new_project(label_studio, [task_text(*spec) for spec in BASE])
     job = run_job(service, project, tasks)
     items = job.items(service)
-    for task_id, (_, label, confidence, fault) in zip(tasks, BASE):
+    for task_id, (_, label, confidence, fault) in zip(tasks, BASE, strict=True):
         item = items[task_id]
         if fault:
             assert item.error_class is not None

@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 def test_defaults_keep_everything_embedded(tmp_path: Path) -> None:
     settings = Settings.from_env({"LSAGENT_DATA_DIR": str(tmp_path)})
     assert settings.database_url == f"sqlite:///{tmp_path / 'lsagent.sqlite3'}"
-    assert (settings.redis_url, settings.basic_auth, settings.port, settings.predict_budget_s) == (None, None, 9090, 80.0)
+    assert (settings.redis_url, settings.basic_auth, settings.port, settings.predict_budget_s) == (
+        None, None, 9090, 80.0)
 
 
 def test_values_are_read_and_urls_lose_their_trailing_slash() -> None:

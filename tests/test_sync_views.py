@@ -60,7 +60,8 @@ def test_upsert_updates_the_view_with_the_same_title(label_studio, scored):
     again = upsert_view(label_studio.client, project, "Audit", filters.ids_any(ids[5:7]), ["-id"])
     assert again == first
     (audit,) = [view for view in list_views(label_studio.client, project) if view["title"] == "Audit"]
-    assert audit["filters"]["items"][0]["value"] == {"min": ids[5], "max": ids[6]} and audit["ordering"] == ["-tasks:id"]
+    assert audit["filters"]["items"][0]["value"] == {"min": ids[5], "max": ids[6]}
+    assert audit["ordering"] == ["-tasks:id"]
     assert view_task_ids(label_studio.client, project, first) == [ids[6], ids[5]]
 
 

@@ -73,7 +73,7 @@ def big(service: Any, label_studio: Any) -> tuple[Job, dict[str, list[int]]]:
     project, tasks = new_project(label_studio, texts)
     job = run_job(service, project, tasks)
     groups: dict[str, list[int]] = {}
-    for task_id, text in zip(tasks, texts):
+    for task_id, text in zip(tasks, texts, strict=True):
         groups.setdefault(text.split(" ")[0], []).append(task_id)
     return job, groups
 

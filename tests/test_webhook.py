@@ -134,8 +134,8 @@ def test_a_hint_reads_only_the_annotations_of_a_labelled_task(label_studio: Any,
     jsonschema.validate(answer.json(), document()["components"]["schemas"]["WebhookResponse"])
     service.webhook_done()
 
-    assert all(path.startswith(("GET /api/users", f"GET /api/tasks/{task_ids[1]}/annotations")) for path in proxy.paths), \
-        proxy.paths
+    assert all(path.startswith(("GET /api/users", f"GET /api/tasks/{task_ids[1]}/annotations"))
+               for path in proxy.paths), proxy.paths
     [row] = service.runtime.store.verifications(job.id)
     assert (row.task_id, row.annotation_id, row.verdict, row.human_labels) == (
         task_ids[1], made["id"], "corrected", ["Negative"])
@@ -170,7 +170,7 @@ def test_a_flood_of_webhooks_is_answered_at_once_and_costs_paced_reads(label_stu
     for thread in clients:
         thread.join()
     flood_s = time.monotonic() - started
-    reads_during_flood = len(proxy.paths)
+    reads_during_flood = len(_task_reads(proxy.paths))
     service.webhook_done(timeout=60)
 
     assert len(answers) == 160 and all(a["tasks"] == task_ids[:MAX_HINTS] for a in answers)
@@ -179,7 +179,7 @@ def test_a_flood_of_webhooks_is_answered_at_once_and_costs_paced_reads(label_stu
     # Paced: at most READS_PER_SECOND reads a second (plus a one-second burst); a task hinted again
     # while it waits is queued once, so after the flood at most one read per task is left.
     assert reads_during_flood <= READS_PER_SECOND * (flood_s + 1) + 1, (reads_during_flood, flood_s)
-    assert len(proxy.paths) <= reads_during_flood + MAX_HINTS, proxy.paths
+    assert len(_task_reads(proxy.paths)) <= reads_during_flood + MAX_HINTS, proxy.paths
 
 
 def test_read_hints_takes_ids_only_and_bounds_them() -> None:
@@ -187,3 +187,9 @@ def test_read_hints_takes_ids_only_and_bounds_them() -> None:
                "annotations": [{"task": i} for i in range(1, 100)], "tasks": ["1", {"id": -4}]}
     assert read_hints(payload) == (3, list(range(1, MAX_HINTS + 1)))
     assert read_hints({"project": 2**63, "task": 5}) == (None, [5])
+
+
+def _task_reads(paths: list[str]) -> list[str]:
+    """The reads a hint costs per task (its annotations); the annotators' emails are read apart,
+    at most once a minute, whenever the first hint needs them."""
+    return [path for path in paths if path.endswith("/annotations/")]

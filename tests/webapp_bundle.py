@@ -77,7 +77,8 @@ def webapp() -> WebApp:
     assert tab_filter, "TabFilter.operator not found"
     enum = re.search(rf"(?<![\w$]){re.escape(tab_filter.group(1))}=[\w$.]+\.enumeration\(({IDENT})\)", text)
     assert enum, "the operator enumeration not found"
-    keys = re.search(rf"(?<![\w$]){re.escape(enum.group(1))}=Array\.from\(new Set\(\[\]\.concat\(\.\.\.Object\.values\(({IDENT})\)", text)
+    keys = re.search(rf"(?<![\w$]){re.escape(enum.group(1))}="
+                     rf"Array\.from\(new Set\(\[\]\.concat\(\.\.\.Object\.values\(({IDENT})\)", text)
     assert keys, "the operator keys not found"
     per_type = re.search(rf"\.d\({re.escape(keys.group(1))},\{{([^}}]*Number:\(\)=>[^}}]*)\}}\)", text)
     assert per_type, "the operator lists per type not found"

@@ -43,9 +43,9 @@ def run_command(agent: str, subset: str, project: int | None, wait: bool, as_jso
     if not wait:
         emit(job, as_json, lambda data: click.echo(data["id"]))
         return
-    job = follow(service, job, progress=not as_json)
-    emit(job, as_json, render_job)
-    if job["status"] != "done":
+    final = follow(service, job, progress=not as_json)
+    emit(final, as_json, render_job)
+    if final["status"] != "done":
         sys.exit(1)
 
 

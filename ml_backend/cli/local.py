@@ -48,7 +48,9 @@ def read_answer(record: Any) -> tuple[str | None, list[dict[str, Any]] | None]:
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise ValueError("a chat completion with no choices")
         choice = choices[0]
-        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            message = {}
         if "content" not in message:
             raise ValueError("a chat completion whose first choice has no message content")
         record = {"content": message["content"], "logprobs": choice.get("logprobs")}

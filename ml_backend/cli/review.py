@@ -69,7 +69,8 @@ def _kind(threshold: float | None, choices: dict[str, Any]) -> str:
     """The one kind of review asked for; --threshold alone is a kind, with --audit its threshold."""
     given = [name for name in KIND_OPTIONS if choices[name] not in (None, False)]
     if len(given) > 1:
-        raise click.UsageError(f"choose one kind of review, not {' and '.join('--' + g.replace('_', '-') for g in given)}")
+        flags = " and ".join("--" + name.replace("_", "-") for name in given)
+        raise click.UsageError(f"choose one kind of review, not {flags}")
     if not given:
         if threshold is None:
             raise click.UsageError("choose a review: --threshold, --lowest, --label, --keyword, --errors, "
@@ -216,8 +217,8 @@ def export_command(job: str, fmt: str, threshold: float | None, output: Path | N
 
     With --json: the rows as one JSON list, or with -o, where the file went and how many rows."""
     if as_json and output is None:
-        rows = [json.loads(line) for line in client().export(job, "jsonl", threshold).splitlines() if line.strip()]
-        emit(rows, as_json)
+        records = [json.loads(line) for line in client().export(job, "jsonl", threshold).splitlines() if line.strip()]
+        emit(records, as_json)
         return
     chunks = client().export_chunks(job, fmt, threshold)
     if output is None:

@@ -201,9 +201,9 @@ def validate(agent: Agent, sample_tasks: Sequence[dict[str, Any]], llm_factory: 
     endpoint accepts, to be stored with the agent (``ModelConfig.capabilities``).
 
     Order matters: the cheap offline checks (context window) run before the live ones, and the
-    live ones cost one model listing and a few short completions (``engine.capabilities``). A model whose context window is
-    not known is first looked up at the endpoint: a mistyped name is reported as a model that
-    does not exist, not as a question about its context window.
+    live ones cost one model listing and a few short completions (``engine.capabilities``). A model
+    whose context window is not known is first looked up at the endpoint: a mistyped name is
+    reported as a model that does not exist, not as a question about its context window.
     """
     rendered = _rendered_samples(agent, sample_tasks)
     known = _window_known(agent)

@@ -32,7 +32,7 @@ class ResponseCache(Protocol):
 
     def cache_get_many(self, keys: list[str]) -> dict[str, Any]: ...
 
-    def cache_put(self, key: str, response: dict[str, Any]) -> None: ...
+    def cache_put(self, key: str, response: dict[str, Any]) -> bool | None: ...
 
 
 @dataclass
@@ -128,7 +128,7 @@ class Annotator:
             found.append(None)
         responses = self.cache.cache_get_many([key for key in keys if key is not None])
         parsed: dict[str, Outcome] = {}
-        for index, (task, key) in enumerate(zip(tasks, keys)):
+        for index, (task, key) in enumerate(zip(tasks, keys, strict=True)):
             if key is None or key not in responses:
                 continue
             if key not in parsed:

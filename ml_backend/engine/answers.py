@@ -147,7 +147,7 @@ def _from_logprobs(
         by_value = {label.value: label for label in control.labels}
         per_label[control.name] = {
             value: label_probability(logprobs, content, offset, by_value[value], control.labels)
-            for value, offset in zip(answer.labels, answer.offsets)
+            for value, offset in zip(answer.labels, answer.offsets, strict=True)
         }
     return per_label
 
@@ -161,7 +161,7 @@ def _label_mass(
         by_value = {label.value: label for label in control.labels}
         masses[control.name] = {
             value: seen_label_mass(logprobs, content, offset, by_value[value], control.labels)
-            for value, offset in zip(answer.labels, answer.offsets)
+            for value, offset in zip(answer.labels, answer.offsets, strict=True)
         }
     return masses
 

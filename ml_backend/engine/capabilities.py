@@ -18,6 +18,7 @@ in one call (llama.cpp returns one); where it does not, self-consistency samples
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -52,23 +53,29 @@ def rejected_parameter(detail: str, offered: set[str]) -> str | None:
     return None
 
 
+def _refuses(error: BaseException, offered: set[str]) -> bool:
+    """Whether ``error`` is the endpoint refusing one of the ``offered`` parameters."""
+    return rejected_parameter(str(error), offered) is not None
+
+
 def negotiate(client: LLMClient, messages: list[dict[str, Any]], schema_format: dict[str, Any]) -> Capabilities:
     """Find what the client's endpoint accepts with a few short test calls (see the module doc)."""
     config = client.config
     formats = list(FORMAT_LADDER) if config.response_format == "auto" else [config.response_format]
-    wanted = {"format": formats.pop(0), "logprobs": config.logprobs, "top": config.top_logprobs if config.logprobs else 0,
-              "seed": config.seed is not None}
+    wanted: dict[str, Any] = {"format": formats.pop(0), "logprobs": config.logprobs,
+                              "top": config.top_logprobs if config.logprobs else 0, "seed": config.seed is not None}
     for _ in range(MAX_PROBES):
-        offered = _offered(wanted)
+        refusal = functools.partial(_refuses, offered=_offered(wanted))
         try:
             completion = client.probe(messages, response_format=_format_body(wanted["format"], schema_format),
                                       logprobs=wanted["logprobs"], top_logprobs=wanted["top"], seed=wanted["seed"],
-                                      refusal=lambda error: rejected_parameter(str(error), offered) is not None)
+                                      refusal=refusal)
         except LLMCallError as exc:
             if not _step_down(wanted, formats, exc):
                 raise NegotiationError(exc.detail, exc.status) from None
             continue
-        return Capabilities(response_format=wanted["format"], logprobs=wanted["logprobs"] and completion.logprobs is not None,
+        answered_logprobs = completion.logprobs is not None
+        return Capabilities(response_format=wanted["format"], logprobs=wanted["logprobs"] and answered_logprobs,
                             top_logprobs=wanted["top"] if completion.logprobs is not None else 0,
                             seed=wanted["seed"], choices=_returns_choices(client, messages))
     raise NegotiationError("the endpoint kept refusing the test request", None)

@@ -194,7 +194,8 @@ def _as_text(field: InputField, raw: Any) -> str:
         return ""
     if field.tag == "Paragraphs":
         if not isinstance(raw, list):
-            raise EmptyInputError(f"'{field.data_key}' must be a list of paragraphs for <Paragraphs name=\"{field.name}\">")
+            raise EmptyInputError(
+                f"'{field.data_key}' must be a list of paragraphs for <Paragraphs name=\"{field.name}\">")
         lines = []
         for item in raw:
             if isinstance(item, dict):

@@ -237,7 +237,7 @@ def _pieces(text: str, spans: list[tuple[int, int, Label]], widest: int) -> list
     """
     pieces: list[tuple[str, int, str]] = []
     cuts = [0] + [edge for start, end, _ in spans for edge in (start, end)] + [len(text)]
-    for gap_start, gap_end in zip(cuts[::2], cuts[1::2]):
+    for gap_start, gap_end in zip(cuts[::2], cuts[1::2], strict=True):
         for piece, at in _split(text, gap_start, gap_end, _ENTRY_BREAK):
             kind = _kind(piece, widest)
             if kind != "entry":
@@ -355,7 +355,7 @@ def _json_segments(
             problems.append(f"'{control.name}' must be a label or a list of labels, got {shown}")
             continue
         offsets = _value_offsets(content, start, end, keys[control.name], items)
-        segments[control.name] = [(str(item), at) for item, at in zip(items, offsets)]
+        segments[control.name] = [(str(item), at) for item, at in zip(items, offsets, strict=True)]
     return segments, problems
 
 

@@ -108,6 +108,8 @@ class ChunkProcessor:
         if job is None or job.status != "running" or self._closing.is_set():
             return f"chunk {index}: job is {job.status if job else 'gone'}, nothing to do"
         record = self.runtime.store.get_agent(job.agent_id)
+        if record is None:
+            raise RuntimeError(f"chunk {index}: the agent {job.agent_id} of job {job_id} is gone")
         annotator = self.runtime.annotator(record)
         price = price_for(record.config["model"])
         with self._admission[record.id]:

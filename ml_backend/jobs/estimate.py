@@ -35,7 +35,8 @@ def estimate(runtime: Runtime, record: AgentRecord, subset: Subset, project: int
     model = agent.config.model
     calls, samples = _calls_per_task(agent)
     counts = {"tasks": 0, "cached_tasks": 0, "empty_input_tasks": 0, "prompt_tokens": 0}
-    pages = iter_task_pages(runtime.label_studio(), project or record.project, page_size=PAGE_SIZE, fields=("id", "data"),
+    pages = iter_task_pages(runtime.label_studio(), project or record.project, page_size=PAGE_SIZE,
+                            fields=("id", "data"),
                             **subset.selection())
     for page in pages:
         for task in page:

@@ -1,12 +1,13 @@
 """Writing a job's finished predictions to Label Studio in bulk, exactly once.
 
 Label Studio does not de-duplicate predictions, and a bulk import that times out may or may not
-have been saved. So every batch is written under a lease on (project, model_version), as short
-as every other lease (``LSAGENT_LEASE_S``) and renewed while the write goes on, so a holder that
-dies (even by SIGKILL) frees it within one lease; inside it, Label Studio is first asked which of the batch's tasks already hold a prediction of this
-model_version: those are only marked pushed (with the existing prediction's id), the others are
-imported and then marked. A crash between import and marking, a re-run of the same tasks, or
-two jobs of one agent over the same tasks therefore never produce a second prediction.
+have been saved. So every batch is written under a lease on (project, model_version), as short as
+every other lease (``LSAGENT_LEASE_S``) and renewed while the write goes on, so a holder that dies
+(even by SIGKILL) frees it within one lease; inside it, Label Studio is first asked which of the
+batch's tasks already hold a prediction of this model_version: those are only marked pushed (with
+the existing prediction's id), the others are imported and then marked. A crash between import and
+marking, a re-run of the same tasks, or two jobs of one agent over the same tasks therefore never
+produce a second prediction.
 If Label Studio is unreachable the items simply stay unpushed; the coordinator calls again later.
 """
 

@@ -138,7 +138,7 @@ def check_edges(edges: Sequence[float]) -> tuple[float, ...]:
     values = tuple(check_score(edge, "band edge") for edge in edges)
     if len(values) < 2:
         raise AccuracyInputError(f"at least two band edges are needed, got {list(edges)!r}")
-    if any(a >= b for a, b in zip(values, values[1:])):
+    if any(a >= b for a, b in zip(values, values[1:], strict=False)):
         raise AccuracyInputError(f"band edges must be strictly increasing, got {list(edges)!r}")
     return values
 
@@ -163,7 +163,7 @@ def accuracy_by_band(records: Sequence[Verified], edges: Sequence[float] = DEFAU
             index = band_index(bounds, record.confidence)
             if index is not None:
                 members[index].append(record)
-    return [_band(low, high, group, z) for low, high, group in zip(bounds, bounds[1:], members)]
+    return [_band(low, high, group, z) for low, high, group in zip(bounds, bounds[1:], members, strict=False)]
 
 
 def _band(low: float, high: float, group: list[Verified], z: float) -> Band:

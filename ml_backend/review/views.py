@@ -181,7 +181,8 @@ def _lowest(runtime: Runtime, job: JobRecord, count: int) -> Selection:
         if len(chosen) == count:
             break
     scores = {task_id: score for score, task_id in ranked}
-    bound = (filters.item("predictions_score", "less_or_equal", max(scores[task_id] for task_id in chosen)),) if chosen else ()
+    highest = max((scores[task_id] for task_id in chosen), default=None)
+    bound = (filters.item("predictions_score", "less_or_equal", highest),) if highest is not None else ()
     return Selection(chosen, True, f"lowest {count}", {"lowest": count}, bound)
 
 
@@ -190,7 +191,8 @@ def _label(runtime: Runtime, job: JobRecord, spec: LabelSpec, wanted: str | None
     if not wanted or not wanted.strip():
         raise ReviewError("a label review needs 'label': the label value or its display text")
     wanted = wanted.strip()
-    values = {label.value for control in spec.controls for label in control.labels if wanted in (label.value, label.text)}
+    values = {label.value for control in spec.controls for label in control.labels
+              if wanted in (label.value, label.text)}
     if not values:
         known = sorted({label.value for control in spec.controls for label in control.labels})
         raise ReviewError(f"the agent has no label {wanted!r}; its labels are: {', '.join(known)}")

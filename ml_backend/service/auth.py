@@ -11,10 +11,11 @@ from __future__ import annotations
 import hmac
 
 from flask import Flask, request
+from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 
 OPEN_ENDPOINTS = frozenset({"protocol.health", "protocol.webhook"})
-CHALLENGE = 'Basic realm="lsagent", charset="UTF-8"'
+CHALLENGE = WWWAuthenticate("basic", {"realm": "lsagent", "charset": "UTF-8"})
 
 
 def install(app: Flask, credentials: tuple[str, str] | None) -> None:

@@ -283,7 +283,7 @@ def _sentence_values(tokens: list[str], sentence: range) -> list[tuple[float, in
     if len(words) <= 3 and values and min(values) > 0:
         irony = [flag or 2 for flag in irony]
     mood = {"?": 0.5, "!": 1.25}.get(tokens[sentence.stop - 1], 1.0) * (0.5 if words[-1:] == ["though"] else 1.0)
-    return [(value * mood, flag) for value, flag in zip(values, irony)]
+    return [(value * mood, flag) for value, flag in zip(values, irony, strict=True)]
 
 
 def _interjection(tokens: list[str], after: int) -> bool:

@@ -125,7 +125,7 @@ def _text_plan(picks: list[Pick]) -> list[_Struct | _Label]:
 def _labels_plan(pick: Pick, separator: str, json_mode: bool) -> list[_Struct | _Label]:
     """The written labels with separators; a second label in one JSON string gets a leading space."""
     plan: list[_Struct | _Label] = []
-    for index, (label, dist) in enumerate(zip(pick.labels, pick.dists)):
+    for index, (label, dist) in enumerate(zip(pick.labels, pick.dists, strict=True)):
         if index:
             plan.append(_Struct(separator))
         lead = " " if not json_mode or (pick.joined and index) else ""
@@ -146,7 +146,7 @@ def _label_tokens(item: _Label, following: str, json_mode: bool, key: tuple[obje
             text = spelled[option][position] if position < len(spelled[option]) else following
             probs[text] = probs.get(text, 0.0) + (1 - eps) * prob / total
         junk = [text for text in _junk(piece, position, json_mode) if text not in probs]
-        for text, share in zip(junk, (0.6, 0.3, 0.1)):
+        for text, share in zip(junk, (0.6, 0.3, 0.1), strict=False):
             probs[text] = eps * share
         ranked = tuple(sorted(((text, math.log(prob)) for text, prob in probs.items()), key=lambda pair: -pair[1]))
         tokens.append(Token(piece, math.log(probs[piece]), ranked))
@@ -169,5 +169,5 @@ def _with_alternatives(text: str, logprob: float, candidates: tuple[str, ...],
                        shares: tuple[float, ...]) -> tuple[tuple[str, float], ...]:
     rest = 1.0 - math.exp(logprob)
     others = [candidate for candidate in candidates if candidate != text]
-    ranked = [(text, logprob)] + [(other, math.log(rest * share)) for other, share in zip(others, shares)]
+    ranked = [(text, logprob)] + [(other, math.log(rest * share)) for other, share in zip(others, shares, strict=False)]
     return tuple(sorted(ranked, key=lambda pair: -pair[1]))

@@ -85,7 +85,7 @@ def controls_from_prompt(text: str) -> list[SimControl]:
             groups[-1].labels.append(_clean_label(bullet.group(1)))
         elif line.strip() and not bullet:
             groups.append(_Group(line.strip()))
-    controls = []
+    controls: list[SimControl] = []
     for group in groups:
         name = _heading_name(group.heading)
         labels = tuple(dict.fromkeys(label for label in group.labels if label))

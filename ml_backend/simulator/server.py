@@ -73,7 +73,7 @@ class SimulatorServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://{host!s}:{port}/v1"
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client hanging up (timeouts, dropped connections) is normal here, not worth a traceback."""

@@ -128,7 +128,7 @@ def _message(index: int, message: Any) -> dict[str, str]:
         parts = [part.get("text") for part in content if isinstance(part, dict) and part.get("type") == "text"]
         if len(parts) != len(content) or not all(isinstance(part, str) for part in parts):
             raise bad(f"Invalid '{param}.content': only text parts are supported.", f"{param}.content")
-        content = "".join(parts)
+        content = "".join(part for part in parts if isinstance(part, str))  # all are, as checked
     if content is None and message["role"] == "assistant":
         content = ""
     if not isinstance(content, str):

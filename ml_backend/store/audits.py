@@ -4,6 +4,7 @@ at the same time as the job's coordinator never touch each other's data."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
 
@@ -36,7 +37,7 @@ class AuditOps(StoreBase):
         validate.int64(seed, "seed")
         validate.unit_interval(threshold, "threshold")
         validate.non_negative(size, "size")
-        values = {
+        values: dict[str, Any] = {
             "job_id": job_id,
             "title": title,
             "view_id": view_id,

@@ -13,9 +13,9 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
@@ -171,3 +171,9 @@ class StoreBase:
         across drivers."""
         module = sqlite if self._dialect == "sqlite" else postgresql
         return module.insert(model)
+
+
+def affected(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE changed: every statement the store counts this way is DML, whose
+    result is a CursorResult (the session's return type does not say so)."""
+    return cast(CursorResult[Any], result).rowcount

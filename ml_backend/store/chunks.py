@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Executable, and_, or_, select, update
 
 from . import clock
-from .base import StoreBase
+from .base import StoreBase, affected
 from .errors import NotFoundError, StoreInputError
 from .records import ChunkRecord, to_record
 from .schema import Chunk, Job
@@ -96,7 +96,7 @@ class ChunkOps(StoreBase):
         )
         return self._changed(statement)
 
-    def _changed(self, statement: object) -> bool:
+    def _changed(self, statement: Executable) -> bool:
         with self._write() as session:
             result = session.execute(statement, execution_options={"synchronize_session": False})
-            return result.rowcount == 1
+            return affected(result) == 1

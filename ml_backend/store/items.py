@@ -5,15 +5,15 @@ counts stay exact whatever happens between processes."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, bindparam, func, select, update
+from sqlalchemy import BigInteger, Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ml_backend.engine.outcomes import ErrorClass
 
 from . import clock, validate
-from .base import StoreBase
+from .base import StoreBase, affected
 from .errors import NotFoundError, StoreInputError
 from .jobs import increment
 from .records import ItemRecord, to_record
@@ -144,7 +144,7 @@ class ItemOps(StoreBase):
         # Task order keeps row locks in one order, so two pushers cannot deadlock.
         pairs = sorted(zip(task_ids, ids, strict=True), key=lambda pair: pair[0])
         rows = [{"t": t, "p": p} for t, p in pairs]
-        table = Item.__table__
+        table = cast(Table, Item.__table__)
         new_id = bindparam("p", type_=BigInteger)
         statement = (
             update(table)
@@ -154,7 +154,7 @@ class ItemOps(StoreBase):
         updated = 0
         with self._write() as session:
             for start in range(0, len(rows), BATCH):
-                updated += session.execute(statement, rows[start : start + BATCH]).rowcount
+                updated += affected(session.execute(statement, rows[start : start + BATCH]))
         return updated
 
 

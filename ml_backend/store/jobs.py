@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from . import clock, validate
-from .base import StoreBase
+from .base import StoreBase, affected
 from .errors import AmbiguousReferenceError, InvalidTransitionError, NotFoundError, StoreInputError
 from .records import JobRecord, to_record
 from .schema import COUNTERS, Agent, Job
@@ -53,7 +53,7 @@ def increment(session: Session, job_id: str, deltas: Mapping[str, float]) -> Non
         return
     statement = update(Job).where(Job.id == job_id).values(values)
     result = session.execute(statement, execution_options={"synchronize_session": False})
-    if result.rowcount == 0:
+    if affected(result) == 0:
         raise NotFoundError(f"no job with id {job_id!r}")
 
 
@@ -94,10 +94,12 @@ class JobOps(StoreBase):
         if job is not None or not validate.is_hex_prefix(ref):
             return job
         with self._read() as session:
-            query = select(Job).where(Job.id.startswith(ref, autoescape=True)).order_by(Job.id).limit(AMBIGUOUS_SHOWN + 1)
+            query = (select(Job).where(Job.id.startswith(ref, autoescape=True)).order_by(Job.id)
+                     .limit(AMBIGUOUS_SHOWN + 1))
             rows = session.scalars(query).all()
         if len(rows) > 1:
-            shown = ", ".join(row.id for row in rows[:AMBIGUOUS_SHOWN]) + (", ..." if len(rows) > AMBIGUOUS_SHOWN else "")
+            more = ", ..." if len(rows) > AMBIGUOUS_SHOWN else ""
+            shown = ", ".join(row.id for row in rows[:AMBIGUOUS_SHOWN]) + more
             raise AmbiguousReferenceError(f"job prefix {ref!r} matches several jobs ({shown}); give more characters")
         return to_record(JobRecord, rows[0]) if rows else None
 
@@ -126,7 +128,7 @@ class JobOps(StoreBase):
             row = session.get(Job, job_id)
             if row is None:
                 raise NotFoundError(f"no job with id {job_id!r}")
-            if result.rowcount == 0 and row.status not in (status, "cancelled"):
+            if affected(result) == 0 and row.status not in (status, "cancelled"):
                 raise InvalidTransitionError(
                     f"job {job_id} is {row.status}; it cannot become {status}"
                 )
@@ -179,6 +181,6 @@ class JobOps(StoreBase):
         with self._write() as session:
             statement = update(Job).where(Job.id == job_id).values(values)
             result = session.execute(statement, execution_options={"synchronize_session": False})
-            if result.rowcount == 0:
+            if affected(result) == 0:
                 raise NotFoundError(f"no job with id {job_id!r}")
             return to_record(JobRecord, session.get(Job, job_id))

@@ -115,7 +115,7 @@ def _top_invalid(session: Session, job_id: str) -> list[tuple[str, int]]:
         .order_by(count.desc(), Item.invalid_label)
         .limit(TOP_INVALID)
     ).all()
-    return [(label, n) for label, n in rows]
+    return [(label, n) for label, n in rows if label is not None]  # the query excludes NULL
 
 
 def _api_errors(session: Session, job_id: str) -> dict[str, int]:

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, or_, select
 
 from . import clock
-from .base import StoreBase
+from .base import StoreBase, affected
 from .errors import NotFoundError, StoreInputError
 from .records import VerificationRecord, to_record
 from .schema import Job, Verification
@@ -98,4 +98,4 @@ class VerificationOps(StoreBase):
             )
         with self._write() as session:
             result = session.execute(statement, execution_options={"synchronize_session": False})
-            return result.rowcount
+            return affected(result)

@@ -129,7 +129,8 @@ def ensure_agent_fits(project: int, record: AgentRecord) -> None:
 def agent_or_404(reference: str) -> AgentRecord:
     record = state().runtime.store.get_agent(reference)
     if record is None:
-        raise ApiError(404, "not_found", f"no agent {reference!r}: give its id, an id prefix, its model_version or its unique name")
+        raise ApiError(404, "not_found",
+                       f"no agent {reference!r}: give its id, an id prefix, its model_version or its unique name")
     return record
 
 

@@ -146,7 +146,8 @@ PATHS: dict[str, Schema] = {
 }
 
 _ERROR_TEXT = {400: "bad request", 401: "authentication required", 404: "not found", 405: "method not allowed",
-               409: "conflict: the job is in the wrong state for this", 413: "body too large", 422: "validation failed", 500: "internal error", 503: "not configured or down"}
+               409: "conflict: the job is in the wrong state for this", 413: "body too large",
+               422: "validation failed", 500: "internal error", 503: "not configured or down"}
 
 
 def document() -> Schema:

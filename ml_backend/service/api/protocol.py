@@ -41,7 +41,7 @@ def health_route() -> tuple[Response, int]:
     agent, reason = (None, None) if not checks["store"]["ok"] else _agent_status(current, project)
     checks["llm"] = current.probe.check(health.llm_base_url(current.runtime, agent), health.llm_key_env(agent))
     up = checks["store"]["ok"]
-    body = {"status": "UP" if up else "DOWN", "model_class": "lsagent", "version": __version__,
+    body: dict[str, Any] = {"status": "UP" if up else "DOWN", "model_class": "lsagent", "version": __version__,
             "checks": checks, "reason": reason}
     if project is not None:
         body.update(project=project, model_version=agent.model_version if agent else None)

@@ -16,7 +16,7 @@ from ml_backend.review.repair import repair_project
 from ml_backend.review.views import ReviewConflict, ReviewError, ReviewRequest, create_review
 from ml_backend.service.api import json_body, path_project, resolve_job_id, state
 from ml_backend.service.api.errors import ApiError, error_response
-from ml_backend.service.api.schema import JOB_ID, Schema, operation, query_param, ref, text_content
+from ml_backend.service.api.schema import JOB_ID, Schema, operation, path_param, query_param, ref, text_content
 
 bp = Blueprint("reviews", __name__)
 bp.before_request(resolve_job_id)
@@ -42,7 +42,8 @@ def create_review_route() -> tuple[Response, int]:
     body = json_body()
     unknown = sorted(set(body.data) - set(REVIEW_FIELDS))
     if unknown:
-        raise ApiError(400, "invalid_request", f"unknown field {unknown[0]!r}; known fields: {', '.join(REVIEW_FIELDS)}")
+        known = ", ".join(REVIEW_FIELDS)
+        raise ApiError(400, "invalid_request", f"unknown field {unknown[0]!r}; known fields: {known}")
     review = ReviewRequest(
         job_id=body.text("job"),
         kind=body.text("kind"),
@@ -114,8 +115,8 @@ OPENAPI_PATHS: dict[str, Schema] = {
     "/api/projects/{project}/reviews/repair": {"post": operation(
         "Rewrite the service's review views of a project that Label Studio's web app cannot load "
         "(views it does not own are listed, never changed)", (200, "what was done per view", ref("ReviewRepair")),
-        errors=(401, 503), params=({"name": "project", "in": "path", "required": True,
-                                    "schema": {"type": "integer"}, "description": "Label Studio project id"},))},
+        errors=(400, 401, 404, 503),
+        params=(path_param("project", {"type": "integer", "minimum": 1}, "Label Studio project id"),))},
     "/api/jobs/{job_id}/verification/sync": {"post": operation(
         "Read the job's annotated tasks from Label Studio and record confirmed/corrected verdicts",
         (200, "what the sync recorded", ref("VerificationSync")), errors=(401, 404, 503), params=(JOB_ID,))},

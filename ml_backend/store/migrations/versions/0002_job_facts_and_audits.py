@@ -11,7 +11,7 @@ Revises: 0001
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,7 +24,7 @@ branch_labels = None
 depends_on = None
 
 JSON = sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
-UTC = sa.DateTime(timezone=True)
+TIMESTAMP = sa.DateTime(timezone=True)
 FACTS = ("planned", "project_model_version_set")
 MOVED = (*FACTS, "final", "reviews")
 
@@ -42,7 +42,7 @@ def upgrade() -> None:
         sa.Column("seed", sa.BigInteger(), nullable=False),
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("task_ids", JSON, nullable=False),
-        sa.Column("created_at", UTC, nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.ForeignKeyConstraint(["job_id"], ["jobs.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("job_id", "title"),
@@ -56,7 +56,7 @@ def _move_summaries() -> None:
                     *(sa.column(fact, sa.Boolean()) for fact in FACTS))
     audits = sa.table("audits", *(sa.column(name) for name in (
         "job_id", "title", "view_id", "threshold", "seed", "size")), sa.column("task_ids", JSON),
-        sa.column("created_at", UTC))
+        sa.column("created_at", TIMESTAMP))
     bind = op.get_bind()
     for job_id, summary in bind.execute(sa.select(jobs.c.id, jobs.c.summary).where(jobs.c.summary.is_not(None))):
         report = {key: value for key, value in summary.items() if key not in MOVED}
@@ -69,9 +69,9 @@ def _move_summaries() -> None:
 
 
 def _audit_row(job_id: str, audit: dict[str, Any]) -> dict[str, Any]:
-    """An audit entry of the old summary as a row; its time stays what it was (naive UTC on SQLite,
+    """An audit entry of the old summary as a row; its time stays what it was (naive TIMESTAMP on SQLite,
     as the store writes it there)."""
-    created = datetime.fromisoformat(audit["created_at"]).astimezone(timezone.utc)
+    created = datetime.fromisoformat(audit["created_at"]).astimezone(UTC)
     if op.get_bind().dialect.name == "sqlite":
         created = created.replace(tzinfo=None)
     keys = ("title", "view_id", "threshold", "seed", "size", "task_ids")
