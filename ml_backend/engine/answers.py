@@ -10,7 +10,7 @@ with an error carries no labels and no confidence.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -115,8 +115,8 @@ def score_answer(
     method: Method
     label_mass: dict[str, dict[str, float | None]] = {}
     if logprobs:
-        method, per_label = "logprobs", _from_logprobs(spec, parsed, content or "", logprobs)
-        label_mass = _label_mass(spec, parsed, content or "", logprobs)
+        method, per_label = "logprobs", _per_label(label_probability, spec, parsed, content or "", logprobs)
+        label_mass = _per_label(seen_label_mass, spec, parsed, content or "", logprobs)
     elif samples:
         method, per_label = "self_consistency", _from_samples(spec, samples, labels)
     else:
@@ -138,32 +138,20 @@ def score_answer(
     )
 
 
-def _from_logprobs(
-    spec: LabelSpec, parsed: Parsed, content: str, logprobs: Sequence[Mapping[str, Any]]
+def _per_label(
+    measure: Callable[..., float | None], spec: LabelSpec, parsed: Parsed, content: str,
+    logprobs: Sequence[Mapping[str, Any]],
 ) -> dict[str, dict[str, float | None]]:
-    per_label: dict[str, dict[str, float | None]] = {}
+    """``measure`` (a label's probability, or the label mass seen) at each chosen label's token."""
+    found: dict[str, dict[str, float | None]] = {}
     for control in spec.controls:
         answer = parsed.answers[control.name]
         by_value = {label.value: label for label in control.labels}
-        per_label[control.name] = {
-            value: label_probability(logprobs, content, offset, by_value[value], control.labels)
+        found[control.name] = {
+            value: measure(logprobs, content, offset, by_value[value], control.labels)
             for value, offset in zip(answer.labels, answer.offsets, strict=True)
         }
-    return per_label
-
-
-def _label_mass(
-    spec: LabelSpec, parsed: Parsed, content: str, logprobs: Sequence[Mapping[str, Any]]
-) -> dict[str, dict[str, float | None]]:
-    masses: dict[str, dict[str, float | None]] = {}
-    for control in spec.controls:
-        answer = parsed.answers[control.name]
-        by_value = {label.value: label for label in control.labels}
-        masses[control.name] = {
-            value: seen_label_mass(logprobs, content, offset, by_value[value], control.labels)
-            for value, offset in zip(answer.labels, answer.offsets, strict=True)
-        }
-    return masses
+    return found
 
 
 def _from_samples(
