@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from ml_backend.service import app as app_module
+from sync.server import free_port
 
-REPO = Path(__file__).resolve().parents[1]
 WEBHOOK_LIMIT = 4096
 HUGE = 2**64 + 5
 INT_FIELDS = ("project", "limit", "lowest", "audit", "seed", "threshold", "target")
@@ -48,30 +44,17 @@ def test_chunked_bodies_over_the_limit_are_refused_whole(make_service: Any) -> N
     refused_whole(service.url, "/api/agents", app_module.API_MAX_BYTES)
 
 
-def test_chunked_bodies_over_the_limit_are_refused_under_gunicorn(tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "LSAGENT_DATA_DIR": str(tmp_path), "PYTHONPATH": str(REPO),
+def test_chunked_bodies_over_the_limit_are_refused_under_gunicorn(
+        tmp_path: Path, lsagent_serve: Callable[[dict[str, str]], Any]) -> None:
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "LSAGENT_DATA_DIR": str(tmp_path),
            "LSAGENT_WEBHOOK_MAX_BYTES": str(WEBHOOK_LIMIT)}
     for name in ("DATABASE_URL", "BASIC_AUTH_USER", "BASIC_AUTH_PASS", "REDIS_URL"):
         env.pop(name, None)
-    command = [sys.executable, "-c", "from ml_backend.cli import main; main()", "serve", "--port", str(port)]
-    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lsagent_serve(env)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
-        refused_whole(url, "/webhook", WEBHOOK_LIMIT)
-        refused_whole(url, "/api/agents", app_module.API_MAX_BYTES)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    refused_whole(url, "/webhook", WEBHOOK_LIMIT)
+    refused_whole(url, "/api/agents", app_module.API_MAX_BYTES)
 
 
 def test_integers_beyond_64_bits_are_400_on_every_route(make_service: Any, database_url: str) -> None:

@@ -5,50 +5,31 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
-REPO = Path(__file__).resolve().parents[1]
+from sync.server import free_port
+
 SLOW_CLIENTS = 50
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """``lsagent serve`` with 1 worker x 4 threads and its own HOME; yields its URL and that HOME."""
-    port = _free_port()
+def served(tmp_path: Path, lsagent_serve: Callable[[dict[str, str]], Any]) -> tuple[str, Path]:
+    """``lsagent serve`` with 1 worker x 4 threads and its own HOME; its URL and that HOME."""
+    port = free_port()
     home = tmp_path / "home"
     home.mkdir()
-    env = {**os.environ, "LSAGENT_DATA_DIR": str(tmp_path / "data"), "WORKERS": "1", "THREADS": "4",
-           "HOME": str(home), "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PORT": str(port), "LSAGENT_DATA_DIR": str(tmp_path / "data"), "THREADS": "4",
+           "HOME": str(home)}
     for name in ("DATABASE_URL", "XDG_RUNTIME_DIR", "REDIS_URL"):
         env.pop(name, None)
-    command = [sys.executable, "-c", "from ml_backend.cli import main; main()", "serve", "--port", str(port)]
-    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
-        yield url, home
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    lsagent_serve(env)
+    return f"http://127.0.0.1:{port}", home
 
 
 def _slow_client(port: int, kept_alive: bool) -> socket.socket:
