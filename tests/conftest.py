@@ -19,8 +19,10 @@ pytest_plugins = ["tests.fixtures.simulator", "tests.fixtures.databases", "tests
                   "tests.fixtures.llama"]
 
 INTEGRATION = "integration"
-# fixtures that start or reach a service (or a real model) the fast tier does without
-SERVICE_FIXTURES = frozenset({"label_studio", "postgres_admin_dsn", "fresh_postgres_url", "redis_url", "llama_server"})
+# fixtures that start or reach a service (or a real model, or the service under gunicorn) the fast
+# tier does without
+SERVICE_FIXTURES = frozenset({"label_studio", "postgres_admin_dsn", "fresh_postgres_url", "redis_url", "llama_server",
+                              "lsagent_serve"})
 SERVICE_PORTS = {6379: "Redis", 5432: "PostgreSQL"}
 
 

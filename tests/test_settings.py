@@ -67,6 +67,7 @@ def test_half_a_basic_auth_pair_is_refused(given: str, missing: str) -> None:
     assert Settings.from_env({given: "", missing: ""}).basic_auth is None
 
 
+@pytest.mark.integration  # starts servers or several processes: too slow for the fast tier
 def test_lsagent_serve_refuses_to_start_with_half_a_basic_auth_pair(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 pytest_plugins = ["pytester"]
+pytestmark = pytest.mark.integration  # runs whole pytest sessions: too slow for the fast tier
 
 CONFTEST = Path(__file__).with_name("conftest.py").read_text(encoding="utf-8")
 
