@@ -53,7 +53,8 @@ OPENAPI_PATHS: dict[str, Schema] = {
     "/api/jobs": {
         "post": operation("Start an annotation job of an agent on a subset of its project",
                           (202, "job queued", _ref("Job")), errors=(400, 401, 404, 413, 503), body=_ref("JobRequest")),
-        "get": operation("List jobs, newest first", (200, "jobs", _ref("JobList")), params=(_PROJECT,))},
+        "get": operation("List jobs, newest first (404: a project Label Studio does not hold)",
+                         (200, "jobs", _ref("JobList")), errors=(400, 401, 404), params=(_PROJECT,))},
     "/api/jobs/estimate": {"post": operation(
         "Estimate a job's tokens and cost from the real prompts of the subset", (200, "estimate", _ref("JobEstimate")),
         errors=(400, 401, 404, 413, 500, 503), body=_ref("JobRequest"))},

@@ -129,7 +129,8 @@ PATHS: dict[str, Schema] = {
         "post": operation("Register an agent (validated); the same agent twice is the same agent",
                           (201, "created", ref("Agent")), (200, "the same agent existed already", ref("Agent")),
                           errors=(400, 401, 404, 413, 422, 503), body=ref("AgentCreate")),
-        "get": operation("List agents", (200, "agents", ref("AgentList")),
+        "get": operation("List agents (404: a project Label Studio does not hold)", (200, "agents", ref("AgentList")),
+                         errors=(400, 401, 404),
                          params=(query_param("project", {"type": "integer"}, "only this project's agents"),))},
     "/api/agents/{reference}": {"get": operation(
         "Show an agent", (200, "agent", ref("Agent")), errors=(400, 401, 404), params=(AGENT_REF,))},

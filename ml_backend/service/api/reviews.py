@@ -14,7 +14,7 @@ from ml_backend.review.accuracy import AccuracyInputError
 from ml_backend.review.figures import figures
 from ml_backend.review.repair import repair_project
 from ml_backend.review.views import ReviewConflict, ReviewError, ReviewRequest, create_review
-from ml_backend.service.api import json_body, path_project, resolve_job_id, state
+from ml_backend.service.api import ensure_project_exists, json_body, path_project, resolve_job_id, state
 from ml_backend.service.api.errors import ApiError, error_response
 from ml_backend.service.api.schema import JOB_ID, Schema, operation, path_param, query_param, ref, text_content
 
@@ -67,6 +67,7 @@ def repair_reviews_route(project: int) -> Response:
     fields = json_body(optional=True).data
     if fields:
         raise ApiError(400, "invalid_request", f"repair takes no fields, got {', '.join(sorted(fields)[:5])}")
+    ensure_project_exists(project)
     return jsonify({"project": project, "views": repair_project(state().runtime, project)})
 
 
