@@ -22,7 +22,6 @@ import json
 import math
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from ml_backend.engine import agents  # noqa: E402
 from ml_backend.engine.modelconfig import ModelConfig  # noqa: E402
 from ml_backend.runtime import Runtime  # noqa: E402
 from ml_backend.settings import Settings  # noqa: E402
+from sync.server import free_port  # noqa: E402
 
 SENTIMENT = """<View><Text name="text" value="$text"/>
 <Choices name="sentiment" toName="text"><Choice value="Positive"/><Choice value="Negative"/>
@@ -117,12 +117,6 @@ def main() -> None:
         for process in processes:
             process.terminate()
             process.wait(timeout=30)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def report(args: argparse.Namespace, url: str, runtime: Runtime) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,16 +20,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from sync.server import free_port  # noqa: E402
 from tests.fixtures.browser import LabelStudioPage, chromium  # noqa: E402
 
 READY_S = 600.0
 SIZE = (1280, 720)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_demo(data_dir: Path) -> subprocess.Popen:

@@ -7,7 +7,6 @@ import base64
 import importlib
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from ml_backend.service.api.openapi import document
 from ml_backend.service.app import create_app
 from ml_backend.service.server import GRACEFUL_TIMEOUT_S, gunicorn_options
 from ml_backend.settings import Settings
+from sync.server import free_port
 from tests.fixtures.service import service_settings
 
 AUTH = ("admin", "s3cret-pass")
@@ -275,12 +275,6 @@ def test_gunicorn_timeout_exceeds_the_predict_budget(tmp_path: Path) -> None:
     assert options["graceful_timeout"] == GRACEFUL_TIMEOUT_S  # what the tests' _stop waits beyond
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _stop(server: subprocess.Popen[bytes]) -> str:
     """SIGTERM gunicorn and wait for it: longer than its graceful timeout, after which it kills
     its workers itself (waiting exactly as long raced it); its output."""
@@ -295,7 +289,7 @@ def _stop(server: subprocess.Popen[bytes]) -> str:
 
 @pytest.mark.integration  # starts servers or several processes: too slow for the fast tier
 def test_lsagent_serve_runs_gunicorn_with_several_workers(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "LSAGENT_DATA_DIR": str(tmp_path), "WORKERS": "2", "THREADS": "2",
            "BASIC_AUTH_USER": AUTH[0], "BASIC_AUTH_PASS": AUTH[1], "PYTHONPATH": str(REPO)}
     env.pop("DATABASE_URL", None)
@@ -337,7 +331,7 @@ def test_the_docker_image_command_and_healthcheck_work_as_written(tmp_path: Path
     command, health = _dockerfile_commands()
     assert command[0] == "gunicorn"
     bin_dir = Path(sys.executable).parent
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "LSAGENT_DATA_DIR": str(tmp_path), "PORT": str(port), "WORKERS": "2", "THREADS": "2",
            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("DATABASE_URL", None)

@@ -32,6 +32,7 @@ from sync import filters, server
 from sync.client import connect
 from sync.predictions import predictions_by_version
 from sync.projects import ml_backends, model_version
+from sync.server import free_port
 from sync.tasks import iter_task_pages
 from sync.views import list_views, view_task_ids
 from tests.fixtures.browser import LabelStudioPage, chromium
@@ -59,12 +60,6 @@ def fresh_clone(target: Path) -> Path:
                 shutil.copy2(source, target / name)
     (target / ".venv").symlink_to(Path(sys.prefix))
     return target
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def port_open(port: int) -> bool:
