@@ -54,7 +54,7 @@ class Settings:
     api_key_vars: tuple[str, ...] = DEFAULT_KEY_PATTERNS
     allowed_base_urls: tuple[str, ...] = ()
     rate_window_s: float = 60.0
-    rate_margin: float = 0.02
+    rate_margin: float | None = None  # None: the limiter's default for the window
     jobs: JobOptions = field(default_factory=JobOptions)
 
     def __post_init__(self) -> None:
@@ -89,7 +89,8 @@ class Settings:
             api_key_vars=key_patterns(env.get(KEY_PATTERNS_VAR)),
             allowed_base_urls=allowed_base_urls(env.get(BASE_URLS_VAR)),
             rate_window_s=_bounded(env, "LSAGENT_RATE_WINDOW_S", 60.0, 60.0),
-            rate_margin=_bounded(env, "LSAGENT_RATE_MARGIN", 0.02, 0.5, exclusive=True),
+            rate_margin=(_bounded(env, "LSAGENT_RATE_MARGIN", 0.02, 0.5, exclusive=True)
+                         if env.get("LSAGENT_RATE_MARGIN") else None),
         )
 
     @property

@@ -25,8 +25,9 @@ if [ ! -f "$LLAMA_VENV/.installed" ]; then
   mkdir -p "$LSAGENT_HOME"
   rm -rf "$LLAMA_VENV"
   "$PYTHON" -m venv "$LLAMA_VENV"
-  # CPU only, portable (no -march=native), no examples/tests/tools: only the library is needed.
-  CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF -DGGML_OPENMP=OFF}" \
+  # CPU only, portable (no -march=native), no examples/tests/tools and no multimodal (mtmd)
+  # library: only the text library the server needs.
+  CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF -DGGML_OPENMP=OFF -DLLAVA_BUILD=OFF}" \
   MAKEFLAGS="${MAKEFLAGS:--j2}" CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}" \
     "$LLAMA_VENV/bin/pip" install "${PIP_FLAGS[@]}" --no-binary llama-cpp-python \
     "llama-cpp-python[server]==$LLAMA_VERSION"

@@ -37,6 +37,7 @@ def test_killed_service_resumes_its_job_on_restart(
     job = client.run_job(agent["id"])
     wait_for(job["id"], client, until=lambda found: found["counts"]["done"] >= 40)
     follower = Follower(client, job["id"])  # the Python client's wait=True, following throughout
+    follower.until_it_has_seen_progress(timeout=30)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait(timeout=10)
     stopped_at = client_job(database, job["id"])
@@ -65,6 +66,12 @@ class Follower:
         self._pool = ThreadPoolExecutor(1)
         self._future = self._pool.submit(client.wait, job_id, poll=0.2, on_waiting=self.told.append,
                                          on_progress=lambda job: self.progress.append(job["counts"]["done"]))
+
+    def until_it_has_seen_progress(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.progress:
+            assert time.monotonic() < deadline, "the follower saw no progress"
+            time.sleep(0.05)
 
     def result(self, timeout: float) -> Any:
         try:

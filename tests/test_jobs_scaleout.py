@@ -131,7 +131,7 @@ def test_two_workers_never_exceed_a_strict_window(
     assert stats["by_status"].get("429", 0) == 0, stats["by_status"]
     assert stats["completions"] == 900
     times = sorted(item.created_at.timestamp() for item in items.values())
-    assert times[-1] - times[0] >= 8.0  # the limit was what paced them: 891 requests at 579 per 6 s
+    assert times[-1] - times[0] >= 8.0  # the limit was what paced them: 891 requests at 541 per 6 s
     connection = redis.Redis.from_url(REDIS_URL)
     try:  # the shared budget is this deployment's: under its key prefix
         assert connection.exists(f"{names['LSAGENT_KEY_PREFIX']}:ratelimit:{agent['id']}")

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from ml_backend.engine.ratelimit import LocalRateLimiter, Pace, RedisRateLimiter, RequestTooLargeError
+from ml_backend.engine.ratelimit import LocalRateLimiter, Pace, RedisRateLimiter, RequestTooLargeError, default_margin
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -40,7 +40,7 @@ class FakeClock:
         self.now += seconds
 
 
-def local(rpm: int | None, tpm: int | None, margin: float = 0.0, window_s: float = 60.0
+def local(rpm: int | None, tpm: int | None, margin: float | None = 0.0, window_s: float = 60.0
           ) -> tuple[LocalRateLimiter, FakeClock]:
     clock = FakeClock()
     return LocalRateLimiter(rpm, tpm, clock=clock, sleep=clock.sleep, window_s=window_s, margin=margin), clock
@@ -83,10 +83,16 @@ def test_pace_leaves_a_margin_by_default() -> None:
 
 
 def test_a_short_window_holds_the_limit_pro_rata() -> None:
-    """A provider that counts 6000 rpm over 6-s windows takes 600 per window: 588 with the margin."""
-    pace = Pace.per_minute(6000, window_s=6.0)
+    """A provider that counts 6000 rpm over 6-s windows takes 600 per window: 588 with a 2%
+    margin. The default margin is half a second's worth of the window here (8.3%, 550): a
+    request half a second late is 2% of a minute but a twelfth of 6 s."""
+    pace = Pace.per_minute(6000, window_s=6.0, margin=0.02)
     assert pace is not None and (pace.budget, pace.burst) == (588, 9)
     assert pace.interval == pytest.approx(6 / 579)
+    default = Pace.per_minute(6000, window_s=6.0)
+    assert default is not None and (default.budget, default.burst) == (550, 9)
+    assert default_margin(60.0) == 0.02 and default_margin(6.0) == pytest.approx(0.5 / 6)
+    assert default_margin(0.5) == 0.45  # never more than the margin's bound allows
     limiter, clock = local(6000, None, margin=0.02, window_s=6.0)
     times = send_times(limiter, clock, [1] * 1500)
     assert max_in_window(times, [1] * 1500, 6.0, closed=True) == 588
@@ -104,6 +110,15 @@ def test_no_closed_minute_sees_more_than_rpm() -> None:
     limiter, clock = local(600, None)
     times = send_times(limiter, clock, [1] * 900)
     assert max_in_window(times, [1] * 900, 60.0, closed=True) == 600
+
+
+def test_the_default_margin_absorbs_half_a_second_late_in_a_short_window() -> None:
+    """The scale-out run with 6-s windows saw five 429s with a 2% margin (120 ms of slack on a
+    busy machine); the default leaves half a second."""
+    limiter, clock = local(6000, None, margin=None, window_s=6.0)
+    times = send_times(limiter, clock, [1] * 1500)
+    assert max_in_window(times, [1] * 1500, 6.0, closed=True) == 550
+    assert max_in_window(times, [1] * 1500, 6.5, closed=True) <= 600
 
 
 def test_the_margin_absorbs_late_arrivals() -> None:

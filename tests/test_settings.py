@@ -31,7 +31,7 @@ def test_values_are_read_and_urls_lose_their_trailing_slash() -> None:
     assert (settings.label_studio_url, settings.basic_auth, settings.port) == ("http://ls:8080", ("u", "p"), 9191)
     assert (settings.predict_budget_s, settings.log_level, settings.redis_url) == (12.5, "DEBUG", "redis://r:6379/0")
     assert settings.label_studio_api_key == "ls-secret-token"
-    assert (settings.rate_window_s, settings.rate_margin) == (60.0, 0.02)
+    assert (settings.rate_window_s, settings.rate_margin) == (60.0, None)  # the limiter's default for the window
     paced = Settings.from_env({"LSAGENT_RATE_WINDOW_S": "6", "LSAGENT_RATE_MARGIN": "0.05"})
     assert (paced.rate_window_s, paced.rate_margin) == (6.0, 0.05)
     assert "ls-secret-token" not in repr(settings) and "basic_auth_pass" not in repr(settings)

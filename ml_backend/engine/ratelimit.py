@@ -4,9 +4,11 @@ Why pace on the client at all: a provider that is pushed past its limits answers
 rejected call still costs a round trip and a backoff. Both limiters here use GCRA (the generic
 cell rate algorithm, a token bucket kept as one "theoretical arrival time" per limit) with a
 small burst, so calls are spread evenly over the minute instead of firing a whole minute's
-budget at once. The steady rate is lowered by the burst and by a margin (2% by default) so that
-a provider counting over a sliding window never sees more than its limit, even when requests
-reach it a little later or earlier than they were scheduled (see `Pace`). Providers that count
+budget at once. The steady rate is lowered by the burst and by a margin so that a provider
+counting over a sliding window never sees more than its limit, even when requests reach it a
+little later or earlier than they were scheduled (see `Pace`). Lateness is a matter of time, not
+of the window's length (a busy machine wakes a thread some hundred milliseconds late), so the
+default margin is 2% or half a second's worth of the window, whichever is larger. Providers that count
 over shorter windows than a minute (the limit pro rata) are kept to by a shorter `window_s`.
 
 A caller *reserves* its slot and then sleeps until it; reserving is one atomic step, which is
@@ -29,6 +31,8 @@ from typing import Any, Protocol
 MINUTE = 60.0
 #: Share of the limit left unused, for requests that reach the provider later than scheduled.
 DEFAULT_MARGIN = 0.02
+#: How late a request may reach the provider: the default margin covers at least this much.
+LATE_S = 0.5
 _MICROS = 1_000_000
 
 
@@ -50,8 +54,8 @@ class Pace:
 
     The provider counts over a sliding window of `window_s` seconds (60 unless it enforces the
     limit pro rata over shorter ones) and lets `limit * window_s / 60` units into any window.
-    We aim lower, at the `budget`: that less the `margin` (2% by default), which absorbs the
-    scheduling jitter between our clock and the provider's arrival times. The burst is a
+    We aim lower, at the `budget`: that less the `margin` (by default `default_margin`), which
+    absorbs the scheduling jitter between our clock and the provider's arrival times. The burst is a
     sixtieth of the budget (one second's worth for a minute window; at least one unit). A
     unit-cost schedule puts at most ``burst + window_s / interval`` units into any closed
     window of `window_s`, so the interval is ``window_s / (budget - burst)``: the window holds
@@ -67,7 +71,7 @@ class Pace:
     window_s: float = MINUTE
 
     @classmethod
-    def per_minute(cls, limit: int | None, window_s: float = MINUTE, margin: float = DEFAULT_MARGIN) -> Pace | None:
+    def per_minute(cls, limit: int | None, window_s: float = MINUTE, margin: float | None = None) -> Pace | None:
         """The schedule for `limit` units per minute; None (no limit) for None."""
         if limit is None:
             return None
@@ -75,6 +79,8 @@ class Pace:
             raise ValueError(f"a per-minute limit must be a positive integer or None, got {limit!r}")
         if not (math.isfinite(window_s) and 0 < window_s <= MINUTE):
             raise ValueError(f"the rate window must be in (0, 60] seconds, got {window_s!r}")
+        if margin is None:
+            margin = default_margin(window_s)
         if not (math.isfinite(margin) and 0 <= margin < 0.5):
             raise ValueError(f"the rate margin must be in [0, 0.5), got {margin!r}")
         budget = max(1, math.floor(limit * window_s / MINUTE * (1 - margin) + 1e-9))
@@ -95,6 +101,11 @@ class Pace:
     def after_pause(self, tat: float, until: float) -> float:
         """The arrival time that lets exactly one unit through at `until` and then paces."""
         return max(tat, until + (self.burst - 1) * self.interval)
+
+
+def default_margin(window_s: float) -> float:
+    """2%, or `LATE_S` seconds' worth of a shorter window: a request late by that much still fits."""
+    return min(max(DEFAULT_MARGIN, LATE_S / window_s), 0.45)
 
 
 def _check_tokens(tokens: int, pace: Pace | None) -> None:
@@ -125,7 +136,7 @@ class LocalRateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Any] = time.sleep,
         window_s: float = MINUTE,
-        margin: float = DEFAULT_MARGIN,
+        margin: float | None = None,
     ) -> None:
         self._requests = Pace.per_minute(rpm, window_s, margin)
         self._tokens = Pace.per_minute(tpm, window_s, margin)
@@ -237,7 +248,7 @@ class RedisRateLimiter:
     """
 
     def __init__(self, redis_client: Any, key: str, rpm: int | None, tpm: int | None, window_s: float = MINUTE,
-                 margin: float = DEFAULT_MARGIN) -> None:
+                 margin: float | None = None) -> None:
         if not isinstance(key, str) or not key:
             raise ValueError("RedisRateLimiter needs a non-empty key naming the shared budget")
         self._requests = Pace.per_minute(rpm, window_s, margin)
