@@ -86,20 +86,19 @@ def run_demo(options: DemoOptions) -> None:
     ensure_free(options.port, "the lsagent service", "--port")
     check_model(options)
     children = Children(data_dir / "logs")
+    running: dict[str, str] = {}  # the job being followed, until it is done
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         urls = _start(children, venv, data_dir, options)
-        state = _workflow(urls, options)
+        state = _workflow(urls, options, running)
         (data_dir / "demo.json").write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
         _print_ready(state, data_dir, options.stop_after_views)
         if not options.stop_after_views:
             _wait(children)
-    except SystemExit:  # Ctrl-C while the job is followed (``follow`` exits with 130): it did not finish
+    except (KeyboardInterrupt, SystemExit):  # SystemExit: Ctrl-C while ``follow`` shows the job (it exits 130)
         console.print()
-        say("interrupted; the unfinished job resumes on the next run")
-    except KeyboardInterrupt:  # before the job started or after it finished: nothing to resume
-        console.print()
-        say("interrupted")
+        job = running.get("job")
+        say(f"interrupted; job {job} did not finish: it resumes on the next run" if job else "interrupted")
     finally:
         # A second Ctrl-C must not cut the clean-up short and leave Label Studio running.
         previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -162,6 +161,7 @@ def _start(children: Children, venv: Path, data_dir: Path, options: DemoOptions)
         say(f"LLM: the endpoint {llm}, model {options.agent_model} (key from OPENAI_API_KEY)")
     else:
         sim_url = children.simulator(options.sim_latency_ms, SIMULATOR_KEY, _previous_simulator_port(data_dir))
+        _remember_simulator(data_dir, sim_url)
         environment.update(OPENAI_BASE_URL=sim_url, OPENAI_API_KEY=SIMULATOR_KEY)
         say(f"LLM: the lsagent SIMULATOR at {sim_url}, not a real model: it reads sentiment with a "
             "hand-written lexicon and answers with realistic log-probabilities. "
@@ -183,8 +183,22 @@ def _previous_simulator_port(data_dir: Path) -> int:
     return parts.port or 0 if parts.hostname == "127.0.0.1" else 0
 
 
-def _workflow(urls: dict[str, str], options: DemoOptions) -> dict[str, Any]:
-    """The steps through the REST API and Label Studio; returns what a later run (or a script) reuses."""
+def _remember_simulator(data_dir: Path, url: str) -> None:
+    """Note the simulator's URL in demo.json at once, not only at the end: a run stopped midway
+    must bring the simulator back on the same port too, or the next run would register another
+    agent (the endpoint is part of an agent) and never pick up the unfinished job."""
+    path = data_dir / "demo.json"
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        state = {}
+    state = state if isinstance(state, dict) else {}
+    path.write_text(json.dumps({**state, "llm": url}, indent=2) + "\n", encoding="utf-8")
+
+
+def _workflow(urls: dict[str, str], options: DemoOptions, running: dict[str, str]) -> dict[str, Any]:
+    """The steps through the REST API and Label Studio; returns what a later run (or a script)
+    reuses. ``running`` names the job while it is followed (so an interruption can say so)."""
     try:
         ls = connect(urls["label_studio"], ACCOUNT.token)
         reviews = dataset.load_reviews()
@@ -198,7 +212,7 @@ def _workflow(urls: dict[str, str], options: DemoOptions) -> dict[str, Any]:
         auth = _basic_auth()
         connect_ml_backend(ls, project, urls["service"], BACKEND_TITLE, *auth)
         say(f"the service is the project's ML backend ({urls['service']}, title {BACKEND_TITLE!r})")
-        job = _job(service, agent)
+        job = _job(service, agent, running)
         _repair(service, project)
         views = [_view(service, job["id"], "threshold", LOW_TITLE),
                  _view(service, job["id"], "audit", AUDIT_TITLE, audit=AUDIT_SIZE, seed=AUDIT_SEED)]
@@ -236,8 +250,9 @@ def _agent(service: Client, project: int, options: DemoOptions) -> dict[str, Any
     return agent
 
 
-def _job(service: Client, agent: dict[str, Any]) -> dict[str, Any]:
-    """The agent's finished job on all tasks, or a new one followed with a progress bar."""
+def _job(service: Client, agent: dict[str, Any], running: dict[str, str]) -> dict[str, Any]:
+    """The agent's finished job on all tasks, or an unfinished or new one followed with a
+    progress bar (named in ``running`` until it is done)."""
     mine = [job for job in service.jobs(agent["project"]) if job["agent_id"] == agent["id"] and job["subset"] == "all"]
     done = [job for job in mine if job["status"] == "done"]
     if done:
@@ -245,10 +260,12 @@ def _job(service: Client, agent: dict[str, Any]) -> dict[str, Any]:
         return done[0]
     unfinished = [job for job in mine if job["status"] in ("queued", "running")]
     job = unfinished[0] if unfinished else service.run_job(agent["id"], "all")
+    running["job"] = job["id"]
     say(f"{'following' if unfinished else 'started'} job {job['id']}: the agent labels every task")
     job = follow(service, job, progress=True)
     if job["status"] != "done":
         raise DemoError(f"job {job['id']} ended {job['status']}: {job.get('error') or 'see the service log'}")
+    del running["job"]
     summary = job.get("summary") or {}
     say(f"job done: {job['counts']['labeled']} labelled, {job['total'] - job['counts']['labeled']} not, "
         f"mean confidence {summary.get('mean_confidence')}, {summary.get('predictions_written')} predictions "
