@@ -117,7 +117,7 @@ def select(confidence: str, answer: Answer, found: dict[str, Any], combiner: Com
     found["selected"] = confidence
     if confidence == "combined":
         found["combined"] = value
-    scores = {name: value for name in answer.confidence}
+    scores: dict[str, float | None] = dict.fromkeys(answer.confidence, value)
     return replace(answer, confidence=scores, score=control_confidence(scores))
 
 
@@ -127,7 +127,8 @@ def _selected_value(confidence: str, found: Mapping[str, Any],
         if combiner is None or combiner.unavailable:
             reason = combiner.unavailable if combiner is not None else "no verified items to fit on"
             return None, f"combined: {reason}; the label probability is used"
-        return combiner.predict(found), ""
+        missing = ", ".join(name for name in COMBINED_FEATURES if found.get(name) is None)
+        return combiner.predict(found), f"combined: no {missing} for this item; the label probability is used"
     value = found.get(confidence)
     detail = found.get(f"{confidence}_error") or "not available for this answer"
     return value, f"{confidence}: {detail}; the label probability is used"
