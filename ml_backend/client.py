@@ -181,8 +181,8 @@ class Client:
 
     def create_review(self, job: str, kind: str, **options: Any) -> Record:
         """A review view in Label Studio's Data Manager (the same review again updates its view).
-        kind: threshold | lowest | label | keyword | errors | disagree | audit; options:
-        threshold, lowest, label, keyword, other_job, audit, seed, title."""
+        kind: threshold | lowest | label | keyword | errors | disagree | audit | diverse | budget; options:
+        threshold, lowest, label, keyword, other_job, audit, seed, title, diverse, budget."""
         body = {"job": job, "kind": kind}
         body.update({key: value for key, value in options.items() if value is not None})
         return Record(self._request("POST", "/api/reviews", json=body))

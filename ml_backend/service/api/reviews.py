@@ -21,7 +21,8 @@ from ml_backend.service.api.schema import JOB_ID, Schema, operation, path_param,
 bp = Blueprint("reviews", __name__)
 bp.before_request(resolve_job_id)
 
-REVIEW_FIELDS = ("job", "kind", "threshold", "lowest", "label", "keyword", "other_job", "audit", "seed", "title")
+REVIEW_FIELDS = ("job", "kind", "threshold", "lowest", "label", "keyword", "other_job", "audit", "seed", "title",
+                 "diverse", "budget")
 
 
 @bp.errorhandler(ReviewError)
@@ -55,6 +56,8 @@ def create_review_route() -> tuple[Response, int]:
         audit=body.integer("audit", None, minimum=1),
         seed=body.integer("seed", None),
         title=body.text("title", None),
+        diverse=body.integer("diverse", None, minimum=1),
+        budget=body.integer("budget", None, minimum=1),
     )
     result = create_review(state().runtime, review)
     return jsonify(result), 201 if result["created"] else 200
@@ -136,13 +139,17 @@ OPENAPI_PATHS: dict[str, Schema] = {
 OPENAPI_SCHEMAS: dict[str, Schema] = {
     "ReviewRequest": {"type": "object", "required": ["job", "kind"], "additionalProperties": False, "properties": {
         "job": {"type": "string"},
-        "kind": {"enum": ["threshold", "lowest", "label", "keyword", "errors", "disagree", "audit"]},
+        "kind": {"enum": ["threshold", "lowest", "label", "keyword", "errors", "disagree", "audit", "diverse",
+                          "budget"]},
         "threshold": {**_PROBABILITY, "description": "threshold: score bound; audit: acceptance threshold "
                                                      "(default: the recommended one)"},
         "lowest": {"type": "integer", "minimum": 1}, "label": {"type": "string"}, "keyword": {"type": "string"},
         "other_job": {"type": "string"}, "audit": {"type": "integer", "minimum": 1, "description": "sample size"},
         "seed": {"type": "integer", "description": "audit sample seed (default 0)"},
-        "title": {"type": "string", "description": "view title (default: derived from job, kind, parameters)"}}},
+        "title": {"type": "string", "description": "view title (default: derived from job, kind, parameters)"},
+        "diverse": {"type": "integer", "minimum": 1, "description": "diverse: clusters, one representative each"},
+        "budget": {"type": "integer", "minimum": 1,
+                   "description": "budget: tasks with the most expected errors, covering the clusters"}}},
     "Review": {"type": "object", "required": ["view_id", "url", "title", "task_ids", "created"], "properties": {
         "view_id": {"type": "integer"}, "url": {"type": "string"}, "title": {"type": "string"},
         "task_ids": {"type": "array", "items": {"type": "integer"}, "description": "the view's tasks, in order"},
@@ -150,7 +157,10 @@ OPENAPI_SCHEMAS: dict[str, Schema] = {
         "kind": {"type": "string"}, "ordering": {"enum": ["predictions_score", "id"]},
         "model_version": {"type": "string"},
         "form": {"enum": ["ids", "filters"], "description": "how the view selects its tasks"},
-        "sample": {"type": "array", "items": {"type": "integer"}, "description": "audit: the whole sample"}}},
+        "sample": {"type": "array", "items": {"type": "integer"}, "description": "audit: the whole sample"},
+        "representation": {"type": "string", "description": "diverse, budget: embeddings <model> or TF-IDF"},
+        "representation_note": {"type": "string", "description": "why not embeddings, when TF-IDF"},
+        "clusters": {"type": "integer"}, "expected_errors": {"type": "number"}}},
     "ReviewRepair": {"type": "object", "properties": {
         "project": {"type": "integer"},
         "views": {"type": "array", "items": {"type": "object", "properties": {
