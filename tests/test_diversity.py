@@ -11,7 +11,8 @@ from ml_backend.review.diversity import allocate, clusters, representatives, tfi
 from ml_backend.simulator.embeddings import vector
 
 TOPICS = {
-    "battery": ["the battery died after a day", "battery drains fast, battery is weak", "weak battery, charge lasts hours"],
+    "battery": ["the battery died after a day", "battery drains fast, battery is weak",
+                "weak battery, charge lasts hours"],
     "delivery": ["delivery was late by a week", "the courier lost my delivery", "late delivery, courier never came"],
     "price": ["too expensive for what it is", "the price is far too high", "expensive, price doubled"],
 }
