@@ -187,6 +187,12 @@ class Client:
         body.update({key: value for key, value in options.items() if value is not None})
         return Record(self._request("POST", "/api/reviews", json=body))
 
+    def rescore_job(self, job: str, method: str | None = None) -> Record:
+        """Rewrite the job's prediction scores in Label Studio with the agent's calibrated
+        confidence (method: auto | isotonic | platt); the raw confidence stays in the store."""
+        body = {"method": method} if method else {}
+        return Record(self._request("POST", f"/api/jobs/{job}/rescore", json=body))
+
     def repair_reviews(self, project: int) -> Record:
         """Rewrite the service's views of a project that Label Studio's web app cannot load."""
         return Record(self._request("POST", f"/api/projects/{int(project)}/reviews/repair"))

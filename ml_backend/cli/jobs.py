@@ -74,6 +74,20 @@ def cancel_command(job_id: str, as_json: bool) -> None:
     emit(client().cancel(job_id), as_json, render_job)
 
 
+@jobs_group.command("rescore")
+@click.argument("job_id")
+@click.option("--method", type=click.Choice(["auto", "isotonic", "platt"]), default="auto", show_default=True,
+              help="Calibration map; auto takes the one with the lower cross-validated ECE.")
+@json_option
+def rescore_command(job_id: str, method: str, as_json: bool) -> None:
+    """Rewrite the job's prediction scores in Label Studio with the agent's calibrated confidence
+    (fitted on its verified items; the raw confidence stays in the store)."""
+    emit(client().rescore_job(job_id, method), as_json, lambda data: console.print(
+        f"{data['rescored']} prediction(s) of {data['model_version']} rescored with the {data['method']} map "
+        f"from {data['n']} verified items: ECE {data['ece_before']:.4f} -> {data['ece_after']:.4f} "
+        "(cross-validated)", highlight=False))
+
+
 @jobs_group.command("estimate")
 @click.option("--agent", required=True, help="Agent id, id prefix, model_version or unique name.")
 @click.option("--subset", default="all", show_default=True, help="all | unlabeled | ids:1,2,3 | view:<view id>")

@@ -139,6 +139,7 @@ def _show_figures(data: dict[str, Any]) -> None:
         ("accuracy (95% interval)", _accuracy(accuracy) if accuracy["available"] else accuracy["reason"]),
         ("AUROC", _number(data["auroc"])),
         ("expected calibration error", _number(data["ece"])),
+        ("calibration of the agent", _calibration(data.get("calibration"))),
         ("tasks labelled by the agent or failed", str(data["labelled"])),
     ]
     if data["failed_verified"]:
@@ -149,6 +150,17 @@ def _show_figures(data: dict[str, Any]) -> None:
     console.print(_bands(data["bands"]))
     _show_recommendation(data["recommendation"])
     _show_audit(data)
+
+
+def _calibration(calibration: dict[str, Any] | None) -> str:
+    """ECE before and after the agent's calibration map (cross-validated), or why there is none."""
+    if not calibration:
+        return "-"
+    if not calibration["available"]:
+        return f"not yet: {calibration['reason']}"
+    return (f"ECE {_number(calibration['ece_before'])} -> {_number(calibration['ece_after'])} "
+            f"({calibration['method']}, cross-validated on {calibration['n']} verified items; "
+            "lsagent jobs rescore writes it to Label Studio)")
 
 
 def _bands(bands: list[dict[str, Any]]) -> Table:

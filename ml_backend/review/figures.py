@@ -8,6 +8,7 @@ from typing import Any
 from ml_backend.review import accuracy
 from ml_backend.review.audits import audits as job_audits
 from ml_backend.review.lookup import job_and_agent
+from ml_backend.review.rescore import agent_calibration
 from ml_backend.review.verdicts import task_verdicts
 from ml_backend.runtime import Runtime
 
@@ -48,6 +49,7 @@ def figures(runtime: Runtime, job_id: str, target: float = 0.95) -> dict[str, An
         **summary,
         "failed_verified": failed_verified,
         "recommended_threshold": wilson.get("threshold") if wilson.get("available") else None,
+        "calibration": agent_calibration(runtime, agent, job.project).to_dict(),
         "audits": [
             {"title": audit.title, "view_id": audit.view_id, "threshold": audit.threshold, "seed": audit.seed,
              "size": audit.size, "verified": sum(1 for task_id in audit.task_ids if task_id in verdicts)}

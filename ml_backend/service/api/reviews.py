@@ -11,8 +11,10 @@ from flask import Blueprint, Response, jsonify, request, stream_with_context
 
 from ml_backend.review import export, verdicts
 from ml_backend.review.accuracy import AccuracyInputError
+from ml_backend.review.calibration_map import METHODS, CalibrationInputError
 from ml_backend.review.figures import figures
 from ml_backend.review.repair import repair_project
+from ml_backend.review.rescore import rescore
 from ml_backend.review.views import ReviewConflict, ReviewError, ReviewRequest, create_review
 from ml_backend.service.api import ensure_project_exists, json_body, path_project, resolve_job_id, state
 from ml_backend.service.api.errors import ApiError, error_response
@@ -33,6 +35,7 @@ def _review_error(exc: ReviewError) -> Response:
 
 
 @bp.errorhandler(AccuracyInputError)
+@bp.errorhandler(CalibrationInputError)
 @bp.errorhandler(export.ExportError)
 def _input_error(exc: ValueError) -> Response:
     return error_response(400, "invalid_request", str(exc))
@@ -85,6 +88,16 @@ def verification_route(job_id: str) -> Response:
     return jsonify(figures(state().runtime, job_id, 0.95 if target is None else target))
 
 
+@bp.post("/api/jobs/<job_id:job_id>/rescore")
+def rescore_route(job_id: str) -> Response:
+    """Rewrite the job's prediction scores in Label Studio with the agent's calibrated confidence."""
+    body = json_body(optional=True)
+    unknown = sorted(set(body.data) - {"method"})
+    if unknown:
+        raise ApiError(400, "invalid_request", f"unknown field {unknown[0]!r}; rescore takes 'method'")
+    return jsonify(rescore(state().runtime, job_id, body.text("method", "auto")))
+
+
 @bp.get("/api/jobs/<job_id:job_id>/export")
 def export_route(job_id: str) -> Response:
     fmt = request.args.get("format") or "jsonl"
@@ -128,6 +141,11 @@ OPENAPI_PATHS: dict[str, Schema] = {
         "Verification figures: accuracy, bands, AUROC, ECE, recommended threshold, audit estimate",
         (200, "figures", ref("VerificationFigures")), errors=(400, 401, 404),
         params=(JOB_ID, query_param("target", _PROBABILITY, "target accuracy (default 0.95)")))},
+    "/api/jobs/{job_id}/rescore": {"post": operation(
+        "Rewrite the job's prediction scores in Label Studio with the agent's calibrated confidence (409: too "
+        "few verified items to calibrate)", (200, "the calibration used and how many predictions it rescored",
+                                            ref("Rescore")),
+        errors=(400, 401, 404, 409), params=(JOB_ID,), body=ref("RescoreRequest"))},
     "/api/jobs/{job_id}/export": {"get": operation(
         "Final labels, one row per task, with their source (human, llm, none)",
         (200, "JSON lines or CSV, streamed", None), errors=(400, 401, 404),
@@ -161,6 +179,13 @@ OPENAPI_SCHEMAS: dict[str, Schema] = {
         "representation": {"type": "string", "description": "diverse, budget: embeddings <model> or TF-IDF"},
         "representation_note": {"type": "string", "description": "why not embeddings, when TF-IDF"},
         "clusters": {"type": "integer"}, "expected_errors": {"type": "number"}}},
+    "RescoreRequest": {"type": "object", "additionalProperties": False, "properties": {
+        "method": {"enum": list(METHODS), "default": "auto"}}},
+    "Rescore": {"type": "object", "required": ["job", "rescored", "available"], "properties": {
+        "job": {"type": "string"}, "model_version": {"type": "string"}, "rescored": {"type": "integer"},
+        "available": {"const": True}, "n": {"type": "integer"}, "method": {"enum": ["isotonic", "platt"]},
+        "ece_before": {"type": "number"}, "ece_after": {"type": "number", "description": "cross-validated"},
+        "map": {"type": "object"}}},
     "ReviewRepair": {"type": "object", "properties": {
         "project": {"type": "integer"},
         "views": {"type": "array", "items": {"type": "object", "properties": {
@@ -182,5 +207,8 @@ OPENAPI_SCHEMAS: dict[str, Schema] = {
         "auroc": {"type": ["number", "null"]}, "ece": {"type": ["number", "null"]},
         "recommendation": {"type": "object"}, "threshold": {"type": ["number", "null"]},
         "audit": {"type": "object"}, "recommended_threshold": {"type": ["number", "null"]},
-        "failed_verified": {"type": "integer"}, "audits": {"type": "array", "items": {"type": "object"}}}},
+        "failed_verified": {"type": "integer"}, "audits": {"type": "array", "items": {"type": "object"}},
+        "calibration": {"type": "object", "description": "the agent's calibration map from all its verified items: "
+                        "available, n, method, ece_before, ece_after (cross-validated), reliability_before/after; "
+                        "or available false and the reason"}}},
 }
