@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ml_backend.engine.signals import COMBINED_FEATURES
+from ml_backend.review.task_verdicts import task_verdicts
 from ml_backend.store import Store
 
 MIN_VERIFIED = 30
@@ -72,8 +73,6 @@ def fit(rows: Sequence[Row]) -> CombinedModel:
 
 def training_rows(store: Store, agent_id: str, project: int) -> list[Row]:
     """(signals, correct) of every verified, labelled item of the agent's jobs in ``project``."""
-    from ml_backend.review.verdicts import task_verdicts
-
     rows: list[Row] = []
     for job in store.list_jobs(project):
         if job.agent_id != agent_id:

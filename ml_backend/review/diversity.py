@@ -32,11 +32,23 @@ from sklearn.preprocessing import normalize
 from ml_backend.engine.embeddings import EmbeddingsUnavailable, embed
 from ml_backend.engine.labeling import LabelSpec, parse_label_config
 from ml_backend.engine.modelconfig import ModelConfig
-from ml_backend.review.views import ReviewError, Selection
 from ml_backend.runtime import Runtime
 from ml_backend.store import AgentRecord, JobRecord
 
 SEED = 0
+
+
+class NothingToReview(ValueError):
+    """The job has no open labelled task to choose from."""
+
+
+@dataclass(frozen=True)
+class Picked:
+    """The tasks chosen, the title's description of the review, and its facts for the answer."""
+
+    task_ids: list[int]
+    describe: str
+    facts: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -48,17 +60,17 @@ class Candidates:
     scores: list[float | None]
 
 
-def diverse(runtime: Runtime, job: JobRecord, agent: AgentRecord, count: int) -> Selection:
+def diverse(runtime: Runtime, job: JobRecord, agent: AgentRecord, count: int) -> Picked:
     """One representative per cluster, ``count`` clusters."""
     found = candidates(runtime, job, parse_label_config(agent.label_config))
     matrix, source, note = represent(runtime, agent, found.texts)
     labels, centres = clusters(matrix, min(count, len(found.ids)))
     chosen = sorted(found.ids[index] for index in representatives(matrix, labels, centres))
     facts = {"diverse": count, "clusters": len(centres), "representation": source, "representation_note": note}
-    return Selection(chosen, True, f"diverse {count} · {source}", facts)
+    return Picked(chosen, f"diverse {count} · {source}", facts)
 
 
-def budget(runtime: Runtime, job: JobRecord, agent: AgentRecord, count: int) -> Selection:
+def budget(runtime: Runtime, job: JobRecord, agent: AgentRecord, count: int) -> Picked:
     """The ``count`` tasks with the most expected errors, every cluster covered (module docstring)."""
     found = candidates(runtime, job, parse_label_config(agent.label_config))
     matrix, source, note = represent(runtime, agent, found.texts)
@@ -69,7 +81,7 @@ def budget(runtime: Runtime, job: JobRecord, agent: AgentRecord, count: int) -> 
     expected = sum(uncertainty[found.ids.index(task_id)] for task_id in chosen)
     facts = {"budget": count, "clusters": k, "expected_errors": round(expected, 3), "representation": source,
              "representation_note": note}
-    return Selection(chosen, True, f"budget {count} · {k} clusters · {source}", facts)
+    return Picked(chosen, f"budget {count} · {k} clusters · {source}", facts)
 
 
 def candidates(runtime: Runtime, job: JobRecord, spec: LabelSpec) -> Candidates:
@@ -83,7 +95,7 @@ def candidates(runtime: Runtime, job: JobRecord, spec: LabelSpec) -> Candidates:
             texts[int(task["id"])] = _input_text(spec, task.get("data") or {})
     ids = sorted(texts)
     if not ids:
-        raise ReviewError(f"job {job.id} has no labelled task left that nobody has annotated")
+        raise NothingToReview(f"job {job.id} has no labelled task left that nobody has annotated")
     return Candidates(ids, [texts[task_id] for task_id in ids], [scores[task_id] for task_id in ids])
 
 

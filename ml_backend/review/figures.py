@@ -9,7 +9,7 @@ from ml_backend.review import accuracy
 from ml_backend.review.audits import audits as job_audits
 from ml_backend.review.lookup import job_and_agent
 from ml_backend.review.rescore import agent_calibration
-from ml_backend.review.verdicts import task_verdicts
+from ml_backend.review.task_verdicts import task_verdicts
 from ml_backend.runtime import Runtime
 
 

@@ -17,10 +17,13 @@ from typing import Any
 from ml_backend.review.calibration import Verified
 from ml_backend.review.calibration_map import CalibrationFit, fit_calibration
 from ml_backend.review.lookup import job_and_agent
-from ml_backend.review.verdicts import task_verdicts
-from ml_backend.review.views import ReviewConflict
+from ml_backend.review.task_verdicts import task_verdicts
 from ml_backend.runtime import Runtime
 from ml_backend.store import AgentRecord
+
+
+class CalibrationUnavailable(ValueError):
+    """Too few verified items to calibrate the agent; the message says how many there are."""
 
 
 def agent_records(runtime: Runtime, agent: AgentRecord, project: int) -> list[Verified]:
@@ -49,7 +52,7 @@ def rescore(runtime: Runtime, job_id: str, method: str = "auto") -> dict[str, An
     job, agent = job_and_agent(runtime, job_id)
     fit = agent_calibration(runtime, agent, job.project, method)
     if fit.map is None:
-        raise ReviewConflict(f"no calibration for {agent.model_version} yet: {fit.unavailable}")
+        raise CalibrationUnavailable(f"no calibration for {agent.model_version} yet: {fit.unavailable}")
     raw = {item.task_id: item.score for item in runtime.store.items(job.id, outcome="labeled")
            if item.score is not None}
     client = runtime.label_studio()

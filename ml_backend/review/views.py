@@ -153,12 +153,22 @@ def select(runtime: Runtime, job: JobRecord, agent: AgentRecord, request: Review
     if request.kind == "disagree":
         return _disagree(runtime, job, request.other_job)
     if request.kind in ("diverse", "budget"):
-        from ml_backend.review import diversity  # it builds on this module's Selection
-
-        if request.kind == "diverse":
-            return diversity.diverse(runtime, job, agent, _positive(request.diverse, "diverse"))
-        return diversity.budget(runtime, job, agent, _positive(request.budget, "budget"))
+        return _diversity(runtime, job, agent, request)
     return _audit(runtime, job, request)
+
+
+def _diversity(runtime: Runtime, job: JobRecord, agent: AgentRecord, request: ReviewRequest) -> Selection:
+    """Cluster representatives, or the most expected errors covering the clusters."""
+    from ml_backend.review import diversity
+
+    try:
+        if request.kind == "diverse":
+            picked = diversity.diverse(runtime, job, agent, _positive(request.diverse, "diverse"))
+        else:
+            picked = diversity.budget(runtime, job, agent, _positive(request.budget, "budget"))
+    except diversity.NothingToReview as exc:
+        raise ReviewError(str(exc)) from None
+    return Selection(picked.task_ids, True, picked.describe, picked.facts)
 
 
 def _below(runtime: Runtime, job: JobRecord, threshold: float) -> Selection:

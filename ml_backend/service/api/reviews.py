@@ -14,7 +14,7 @@ from ml_backend.review.accuracy import AccuracyInputError
 from ml_backend.review.calibration_map import METHODS, CalibrationInputError
 from ml_backend.review.figures import figures
 from ml_backend.review.repair import repair_project
-from ml_backend.review.rescore import rescore
+from ml_backend.review.rescore import CalibrationUnavailable, rescore
 from ml_backend.review.views import ReviewConflict, ReviewError, ReviewRequest, create_review
 from ml_backend.service.api import ensure_project_exists, json_body, path_project, resolve_job_id, state
 from ml_backend.service.api.errors import ApiError, error_response
@@ -32,6 +32,11 @@ def _review_error(exc: ReviewError) -> Response:
     if isinstance(exc, ReviewConflict):
         return error_response(409, "conflict", str(exc))
     return error_response(400, "invalid_request", str(exc))
+
+
+@bp.errorhandler(CalibrationUnavailable)
+def _no_calibration(exc: CalibrationUnavailable) -> Response:
+    return error_response(409, "conflict", str(exc))
 
 
 @bp.errorhandler(AccuracyInputError)
