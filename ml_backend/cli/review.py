@@ -150,6 +150,23 @@ def _show_figures(data: dict[str, Any]) -> None:
     console.print(_bands(data["bands"]))
     _show_recommendation(data["recommendation"])
     _show_audit(data)
+    _show_effort(data.get("effort"), data["target"])
+
+
+def _show_effort(effort: dict[str, Any] | None, target: float) -> None:
+    """Tasks humans must verify for the final dataset to reach the target, per strategy."""
+    if not effort:
+        return
+    table = _table(f"tasks to verify for a final accuracy of {target:g} (estimated; 95% bootstrap interval)",
+                   "verify by", "tasks", "share", "95% interval")
+    for strategy, figure in effort.items():
+        if figure["available"]:
+            interval = figure["interval"]
+            table.add_row(strategy, str(figure["tasks"]), _number(figure["share"]),
+                          f"[{interval['low']}, {interval['high']}]")
+        else:
+            table.add_row(strategy, "-", "-", figure["reason"])
+    console.print(table)
 
 
 def _calibration(calibration: dict[str, Any] | None) -> str:

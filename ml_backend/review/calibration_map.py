@@ -112,7 +112,7 @@ def fit_map(xs: Any, ys: Any, method: str) -> CalibrationMap:
                               tuple(map(float, model.y_thresholds_)))
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(C=1e4).fit(np.asarray(xs).reshape(-1, 1), ys)
+    model = LogisticRegression(C=1e4, solver="newton-cholesky").fit(np.asarray(xs).reshape(-1, 1), ys)
     return CalibrationMap("platt", a=float(model.coef_[0][0]), b=float(model.intercept_[0]))
 
 

@@ -67,7 +67,7 @@ def fit(rows: Sequence[Row]) -> CombinedModel:
     from sklearn.linear_model import LogisticRegression
 
     features = [[float(signals[name]) for name in COMBINED_FEATURES] for signals, _ in usable]
-    model = LogisticRegression(C=1.0).fit(features, [int(correct) for _, correct in usable])
+    model = LogisticRegression(C=1.0, solver="newton-cholesky").fit(features, [int(correct) for _, correct in usable])
     return CombinedModel(tuple(float(c) for c in model.coef_[0]), float(model.intercept_[0]), len(usable))
 
 

@@ -215,5 +215,7 @@ OPENAPI_SCHEMAS: dict[str, Schema] = {
         "failed_verified": {"type": "integer"}, "audits": {"type": "array", "items": {"type": "object"}},
         "calibration": {"type": "object", "description": "the agent's calibration map from all its verified items: "
                         "available, n, method, ece_before, ece_after (cross-validated), reliability_before/after; "
-                        "or available false and the reason"}}},
+                        "or available false and the reason"},
+        "effort": {"type": "object", "description": "{strategy: tasks humans must verify for the final dataset "
+                   "to reach the target (failed tasks included), share, 95% bootstrap interval; or the reason}"}}},
 }
