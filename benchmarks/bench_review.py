@@ -22,7 +22,10 @@ error, per 100 tasks reviewed:
 * budget: the K most uncertain (1 - label confidence) covering ceil(sqrt(N)) clusters.
 
 Then calibration: the label confidence's ECE before and after the calibration map
-(``review.calibration_map``, cross-validated), over all the tasks as if all were verified.
+(``review.calibration_map``, cross-validated), over all the tasks as if all were verified; and
+effort: the tasks humans must verify for a final accuracy of ``--target`` per strategy, as
+``review.effort`` estimates it from a random sample of ``--verified`` tasks, against the true
+figure the gold labels give.
 
     .venv/bin/python benchmarks/bench_review.py --budgets 50 100
 """
@@ -52,6 +55,7 @@ from ml_backend.review.calibration import Verified  # noqa: E402
 from ml_backend.review.calibration_map import fit_calibration  # noqa: E402
 from ml_backend.review.combined import fit  # noqa: E402
 from ml_backend.review.diversity import allocate, clusters, representatives  # noqa: E402
+from ml_backend.review.effort import effort  # noqa: E402
 from ml_backend.simulator.server import serve  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "ml_backend" / "cli" / "demo" / "data"
@@ -155,12 +159,43 @@ def calibration(tasks: Sequence[Task]) -> dict[str, dict[str, Any]]:
     return found
 
 
+def true_effort(tasks: Sequence[Task], strategy: str, target: float, rounds: int, seed: int) -> float:
+    """Tasks to verify, by the gold labels, verifying in the strategy's order (random: mean)."""
+    def needed(order: list[int]) -> int:
+        wrong_left = sum(task.wrong for task in tasks)
+        for verified, index in enumerate([*order, None]):
+            if 1 - wrong_left / len(tasks) >= target or index is None:
+                return verified
+            wrong_left -= tasks[index].wrong
+        return len(tasks)
+
+    if strategy == "random":
+        orders = [random.Random(seed + r).sample(range(len(tasks)), len(tasks)) for r in range(rounds)]
+        return sum(needed(order) for order in orders) / rounds
+    return needed(lowest(tasks, lambda t: t.signals[strategy], len(tasks)))
+
+
+def effort_table(tasks: list[Task], target: float, sample: int, rounds: int, seed: int) -> str:
+    chosen = random.Random(seed).sample(range(len(tasks)), sample)
+    figures = effort([task.signals for task in tasks], [(tasks[i].signals, not tasks[i].wrong) for i in chosen],
+                     0, target)
+    lines = [f"| verify by | estimated from {sample} verified (95% interval) | true (gold) |", "|---|---:|---:|"]
+    for strategy, figure in figures.items():
+        if figure["available"]:
+            interval = figure["interval"]
+            lines.append(f"| {strategy} | {figure['tasks']} [{interval['low']}, {interval['high']}] | "
+                         f"{true_effort(tasks, strategy, target, rounds, seed):.0f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--budgets", type=int, nargs="+", default=[50, 100], help="Tasks reviewed per strategy.")
     parser.add_argument("--rounds", type=int, default=50, help="Random samples averaged.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--target", type=float, default=0.95, help="Final accuracy for the effort figures.")
+    parser.add_argument("--verified", type=int, default=100, help="Random tasks verified for the effort estimate.")
     args = parser.parse_args()
     server = serve()
     os.environ[KEY_ENV] = "bench"
@@ -184,6 +219,8 @@ def main() -> None:
     print("\n| confidence | ECE before | ECE after (cross-validated) | map |\n|---|---:|---:|---|")
     for name, figures in calibration(tasks).items():
         print(f"| {name} | {figures['before']:.3f} | {figures['after']:.3f} | {figures['method']} |")
+    print(f"\ntasks to verify for a final accuracy of {args.target:g} (of {len(tasks)}):\n")
+    print(effort_table(tasks, args.target, args.verified, args.rounds, args.seed))
 
 
 if __name__ == "__main__":
