@@ -65,3 +65,21 @@ def test_missing_signals_and_too_few_verdicts_say_why() -> None:
     assert not figures["label"]["available"] and "10 verified items" in figures["label"]["reason"]
     figures = effort(tasks, list(zip(tasks, right, strict=True)), 0, TARGET)
     assert not figures["self_verify"]["available"] and "self_verify" in figures["self_verify"]["reason"]
+
+
+def test_the_report_shows_effort_and_calibration() -> None:
+    from ml_backend.report.display import VerificationFigures
+
+    tasks, right = calibrated(400)
+    figures = VerificationFigures({
+        "target": TARGET, "effort": effort(tasks, list(zip(tasks, right, strict=True)), 0, TARGET),
+        "calibration": {"available": True, "n": 400, "method": "platt", "ece_before": 0.12, "ece_after": 0.03,
+                        "reliability_after": [{"low": 0.5, "high": 0.6, "n": 10, "correct": 6, "accuracy": 0.6,
+                                               "interval": None, "mean_confidence": 0.55}]}})
+    html = figures._repr_html_()
+    label = figures["effort"]["label"]
+    assert "Tasks to verify for a final accuracy of 95%" in html
+    assert f"{label['tasks']} ({label['share'] * 100:.1f}%; 95% interval" in html
+    assert "0 verified items with a self_verify signal" in html
+    assert "0.12 → 0.03 (platt, 400 verified items)" in html
+    assert "Accuracy by calibrated confidence (cross-validated)" in html
