@@ -74,6 +74,20 @@ def cancel_command(job_id: str, as_json: bool) -> None:
     emit(client().cancel(job_id), as_json, render_job)
 
 
+@jobs_group.command("rescore")
+@click.argument("job_id")
+@click.option("--method", type=click.Choice(["auto", "isotonic", "platt"]), default="auto", show_default=True,
+              help="Calibration map; auto takes the one with the lower cross-validated ECE.")
+@json_option
+def rescore_command(job_id: str, method: str, as_json: bool) -> None:
+    """Rewrite the job's prediction scores in Label Studio with the agent's calibrated confidence
+    (fitted on its verified items; the raw confidence stays in the store)."""
+    emit(client().rescore_job(job_id, method), as_json, lambda data: console.print(
+        f"{data['rescored']} prediction(s) of {data['model_version']} rescored with the {data['method']} map "
+        f"from {data['n']} verified items: ECE {data['ece_before']:.4f} -> {data['ece_after']:.4f} "
+        "(cross-validated)", highlight=False))
+
+
 @jobs_group.command("estimate")
 @click.option("--agent", required=True, help="Agent id, id prefix, model_version or unique name.")
 @click.option("--subset", default="all", show_default=True, help="all | unlabeled | ids:1,2,3 | view:<view id>")
@@ -199,11 +213,24 @@ def _render_summary(summary: dict[str, Any]) -> None:
         console.print("  API errors: " + ", ".join(f"{kind} {n}" for kind, n in summary["api_errors"].items()))
     console.print(f"  tokens in {summary['tokens_in']:,} · out {summary['tokens_out']:,} · cost "
                   f"${summary['cost']:.4f} ({summary['price_source']})", highlight=False)
+    _render_signal_cost(summary.get("signals"))
     rate = summary.get("throughput_per_s")
     console.print(f"  wall time {summary['wall_time_s']:.1f} s · {rate if rate is not None else '-'} tasks/s · "
                   f"predictions written {summary['predictions_written']}")
     console.print(f"  per call: latency {_seconds(summary.get('mean_latency_s'))} · waiting for a slot "
                   f"{_seconds(summary.get('mean_queue_s'))} (mean)", highlight=False)
+
+
+def _render_signal_cost(signals: dict[str, Any] | None) -> None:
+    """The calls and tokens the agent's confidence signal added (included in the totals above)."""
+    if not signals:
+        return
+    for name, cost in signals["cost"].items():
+        console.print(f"  of which {name}: {cost['calls']:,} calls · tokens in {cost['prompt_tokens']:,} · "
+                      f"out {cost['completion_tokens']:,}", highlight=False)
+    if signals.get("fallback_items"):
+        console.print(f"  {signals['fallback_items']} items scored by the label probability instead of "
+                      f"{signals['confidence']} (see each item's meta.signals.fallback)", highlight=False)
 
 
 def _render_histogram(bins: list[dict[str, Any]], mean: float | None) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
-from ml_backend.engine import capabilities, prompts, tokens
+from ml_backend.engine import capabilities, prompts, selfverify, signals, tokens
 from ml_backend.engine.agents import Agent
 from ml_backend.engine.answers import Answer, score_answer, to_ls_results
 from ml_backend.engine.labeling import EmptyInputError
@@ -71,10 +71,12 @@ def cache_key(agent_id: str, messages: list[dict[str, str]]) -> str:
 class Annotator:
     """Labels tasks with one agent; thread-safe as long as its client and cache are."""
 
-    def __init__(self, agent: Agent, client: LLMClient, cache: ResponseCache) -> None:
+    def __init__(self, agent: Agent, client: LLMClient, cache: ResponseCache,
+                 combiner: signals.Combiner | None = None) -> None:
         self.agent = agent
         self.client = client
         self.cache = cache
+        self.combiner = combiner
         self._response_format = response_format(agent.spec)
         self._negotiating = threading.Lock()
 
@@ -164,7 +166,8 @@ class Annotator:
             self._negotiate(messages)
         first = self.client.complete(messages, response_format=self._response_format)
         response = _as_response(first)
-        if first.logprobs is None and first.content is not None:
+        wanted = signals.needs_samples(self.agent.config.confidence)
+        if (first.logprobs is None or wanted) and first.content is not None:
             samples = self.client.complete(
                 messages,
                 response_format=self._response_format,
@@ -175,12 +178,31 @@ class Annotator:
             response["samples"] = samples.samples
             for key in ("prompt_tokens", "completion_tokens", "attempts", "latency_s", "queue_s"):
                 response[key] += extra[key]
+            if first.logprobs is not None:
+                response["consistency_cost"] = {"calls": extra["attempts"], "prompt_tokens": extra["prompt_tokens"],
+                                                "completion_tokens": extra["completion_tokens"]}
+        if signals.needs_verification(self.agent.config.confidence):
+            self._verify(messages, response)
         return response
+
+    def _verify(self, messages: list[dict[str, str]], response: dict[str, Any]) -> None:
+        """Ask the model whether its labels are right (``engine.selfverify``); the verdict and
+        its cost join the cached response, so a cached answer keeps its verification."""
+        answer = score_answer(self.agent.spec, response.get("content"), response.get("logprobs"))
+        if answer.error is not None:
+            return
+        config = self.agent.config
+        asked = selfverify.messages(self.agent.spec, self.agent.template.instructions, messages, answer.labels)
+        response["self_verify"] = selfverify.ask(self.client, asked, config.consistency_samples, config.temperature)
+        for key in ("prompt_tokens", "completion_tokens"):
+            response[key] += response["self_verify"]["cost"][key]
 
     def _outcome(self, task_id: int, response: dict[str, Any], *, cached: bool) -> Outcome:
         answer: Answer = score_answer(
             self.agent.spec, response.get("content"), response.get("logprobs"), response.get("samples")
         )
+        found = signals.read_signals(self.agent.spec, answer, response)
+        answer = signals.select(self.agent.config.confidence, answer, found, self.combiner)
         outcome = Outcome(
             task_id,
             labels=answer.labels,
@@ -189,7 +211,7 @@ class Annotator:
             error_class=answer.error,
             error_detail=answer.detail,
             raw_response=response.get("content"),
-            meta=answer.meta(),
+            meta={**answer.meta(), "signals": found},
             cached=cached,
         )
         if not cached:

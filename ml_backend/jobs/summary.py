@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ml_backend.jobs.pricing import price_for
+from ml_backend.jobs.signalcost import counted
 from ml_backend.store import COUNTERS, AgentRecord, JobRecord, Store
 
 BINS = 10
@@ -44,6 +45,7 @@ def build_summary(store: Store, job: JobRecord, agent: AgentRecord, *, now: date
         "mean_queue_s": None if stats.mean_queue_s is None else round(stats.mean_queue_s, 4),
         "wall_time_s": round(wall, 3),
         "throughput_per_s": round(job.done / wall, 3) if wall > 0 else None,
+        "signals": counted(store, job, agent.config.get("confidence", "label")),
     }
 
 

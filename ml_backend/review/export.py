@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from ml_backend.review.lookup import job_and_agent
-from ml_backend.review.verdicts import TaskVerdict, controls_of, task_verdicts
+from ml_backend.review.task_verdicts import TaskVerdict, task_verdicts
+from ml_backend.review.verdicts import controls_of
 from ml_backend.runtime import Runtime
 
 FORMATS = ("jsonl", "csv")

@@ -7,8 +7,10 @@ from typing import Any
 
 from ml_backend.review import accuracy
 from ml_backend.review.audits import audits as job_audits
+from ml_backend.review.effort import effort
 from ml_backend.review.lookup import job_and_agent
-from ml_backend.review.verdicts import task_verdicts
+from ml_backend.review.rescore import agent_calibration
+from ml_backend.review.task_verdicts import task_verdicts
 from ml_backend.runtime import Runtime
 
 
@@ -25,15 +27,20 @@ def figures(runtime: Runtime, job_id: str, target: float = 0.95) -> dict[str, An
     records: list[accuracy.Verified] = []
     audited: list[accuracy.Verified] = []
     scores: list[float | None] = []
+    signals: list[dict[str, Any]] = []
+    verified_signals: list[tuple[dict[str, Any], bool]] = []
     failed_verified = 0
     for item in runtime.store.items(job.id):
         scores.append(item.score if item.error_class is None else None)
+        if item.error_class is None:
+            signals.append({"label": item.score, **((item.meta or {}).get("signals") or {})})
         verdict = verdicts.get(item.task_id)
         if verdict is None:
             continue
         if item.error_class is not None:
             failed_verified += 1
             continue
+        verified_signals.append((signals[-1], verdict.correct))
         record = accuracy.Verified(item.task_id, item.score, verdict.correct)
         records.append(record)
         if item.task_id in sampled:
@@ -48,6 +55,8 @@ def figures(runtime: Runtime, job_id: str, target: float = 0.95) -> dict[str, An
         **summary,
         "failed_verified": failed_verified,
         "recommended_threshold": wilson.get("threshold") if wilson.get("available") else None,
+        "calibration": agent_calibration(runtime, agent, job.project).to_dict(),
+        "effort": effort(signals, verified_signals, len(scores) - len(signals), target),
         "audits": [
             {"title": audit.title, "view_id": audit.view_id, "threshold": audit.threshold, "seed": audit.seed,
              "size": audit.size, "verified": sum(1 for task_id in audit.task_ids if task_id in verdicts)}

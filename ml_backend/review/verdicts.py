@@ -14,7 +14,7 @@ out of the accuracy figures, which describe the labels the agent did give.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from itertools import islice
@@ -22,22 +22,11 @@ from typing import Any
 
 from ml_backend.engine.labeling import parse_label_config
 from ml_backend.review.lookup import job_and_agent
+from ml_backend.review.task_verdicts import task_verdicts
 from ml_backend.runtime import Runtime
 from ml_backend.store import AgentRecord, ItemRecord, Store, VerificationRecord
 
 ITEM_BATCH = 1000
-
-
-@dataclass(frozen=True)
-class TaskVerdict:
-    """The latest annotation's verdict on a task: per control, what the human chose."""
-
-    task_id: int
-    annotation_id: int
-    correct: bool
-    human_labels: dict[str, list[str]]
-    annotator: str
-    annotated_at: datetime | None
 
 
 @dataclass
@@ -161,32 +150,6 @@ def _emails_if_needed(runtime: Runtime, task: dict[str, Any]) -> dict[int, str]:
     if all(isinstance(who, dict) for who in annotators):
         return {}
     return user_emails(runtime.label_studio())
-
-
-def task_verdicts(rows: Iterable[VerificationRecord]) -> dict[int, TaskVerdict]:
-    """{task id: verdict of its latest annotation}; rows from ``Store.verifications``."""
-    by_annotation: dict[tuple[int, int], list[VerificationRecord]] = {}
-    for row in rows:
-        by_annotation.setdefault((row.task_id, row.annotation_id), []).append(row)
-    verdicts: dict[int, TaskVerdict] = {}
-    for (task_id, annotation_id), group in by_annotation.items():
-        when = group[0].annotated_at
-        current = verdicts.get(task_id)
-        if current is not None and _key(current.annotated_at, current.annotation_id) > _key(when, annotation_id):
-            continue
-        verdicts[task_id] = TaskVerdict(
-            task_id=task_id,
-            annotation_id=annotation_id,
-            correct=all(row.verdict == "confirmed" for row in group),
-            human_labels={row.control: list(row.human_labels) for row in group},
-            annotator=group[0].annotator,
-            annotated_at=when,
-        )
-    return verdicts
-
-
-def _key(when: datetime | None, annotation_id: int) -> tuple[float, int]:
-    return (when.timestamp() if when is not None else float("-inf"), annotation_id)
 
 
 def _batches(items: Iterator[ItemRecord], size: int) -> Iterator[list[ItemRecord]]:

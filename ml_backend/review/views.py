@@ -28,6 +28,8 @@ Per kind (the set, then how the view holds it; ordering):
 - errors, disagree, audit: no Label Studio filter describes them: id runs only; errors and
   audit by id (an audit read in score order and left half way would be a biased sample),
   disagree by this job's agent's score.
+- diverse, budget: cluster representatives, and the most expected errors covering the clusters
+  (``ml_backend.review.diversity``): id runs; by score.
 
 What an annotator sees: only the task's text, the agent's label, its score and the annotation
 count (other columns hidden), least confident first; opening a task shows the agent's
@@ -53,7 +55,7 @@ from ml_backend.review.repair import TITLE_PREFIX, repair_project
 from ml_backend.runtime import Runtime
 from ml_backend.store import AgentRecord, JobRecord
 
-KINDS = ("threshold", "lowest", "label", "keyword", "errors", "disagree", "audit")
+KINDS = ("threshold", "lowest", "label", "keyword", "errors", "disagree", "audit", "diverse", "budget")
 UNFINISHED = ("queued", "running")
 DEFAULT_SEED = 0
 CANDIDATE_BATCH = 1000
@@ -82,6 +84,8 @@ class ReviewRequest:
     audit: int | None = None
     seed: int | None = None
     title: str | None = None
+    diverse: int | None = None
+    budget: int | None = None
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,23 @@ def select(runtime: Runtime, job: JobRecord, agent: AgentRecord, request: Review
         return Selection(ids, False, "errors", {})
     if request.kind == "disagree":
         return _disagree(runtime, job, request.other_job)
+    if request.kind in ("diverse", "budget"):
+        return _diversity(runtime, job, agent, request)
     return _audit(runtime, job, request)
+
+
+def _diversity(runtime: Runtime, job: JobRecord, agent: AgentRecord, request: ReviewRequest) -> Selection:
+    """Cluster representatives, or the most expected errors covering the clusters."""
+    from ml_backend.review import diversity
+
+    try:
+        if request.kind == "diverse":
+            picked = diversity.diverse(runtime, job, agent, _positive(request.diverse, "diverse"))
+        else:
+            picked = diversity.budget(runtime, job, agent, _positive(request.budget, "budget"))
+    except diversity.NothingToReview as exc:
+        raise ReviewError(str(exc)) from None
+    return Selection(picked.task_ids, True, picked.describe, picked.facts)
 
 
 def _below(runtime: Runtime, job: JobRecord, threshold: float) -> Selection:
