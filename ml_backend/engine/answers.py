@@ -35,6 +35,14 @@ class Answer:
     ``score`` is the prediction-level confidence: the minimum over controls, None when any control's
     is unknown. ``mean_prob`` and ``geo_mean_prob`` are whole-response token-probability means kept
     for comparison, not used as confidence. ``invalid`` holds raw offending labels for reports.
+    ``spans`` (Labels controls: {start, end, text, label (result value), confidence}, sorted by
+    start), ``texts`` (TextArea), ``numbers`` (Rating, Number) and ``paths`` (Taxonomy, each path
+    a list of node values from the root) hold the answers of the non-choice controls.
+    ``labels`` per non-choice control (what review views filter on): Labels -> sorted distinct span
+    labels; Taxonomy -> every node value on the chosen paths, distinct and sorted; Rating and
+    Number -> ``[str(value)]``; TextArea -> ``[]``. ``confidence`` of a span control is its lowest
+    span's. A control whose every listed span was dropped is a ``span_not_found`` error, with the
+    number of dropped spans per control in ``meta()["dropped_spans"]``.
     ``label_mass`` is, per chosen label, the probability the listed alternatives gave to any label
     where it was generated (``confidence.seen_label_mass``): low where the model was writing prose.
     """
@@ -51,6 +59,10 @@ class Answer:
     dropped: dict[str, list[str]] = field(default_factory=dict)
     invalid: list[str] = field(default_factory=list)
     label_mass: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    spans: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    texts: dict[str, list[str]] = field(default_factory=dict)
+    numbers: dict[str, float | int] = field(default_factory=dict)
+    paths: dict[str, list[list[str]]] = field(default_factory=dict)
 
     def to_parse_line(self) -> dict[str, Any]:
         """The ``lsagent parse`` line: labels, confidence, error and detail."""
@@ -73,6 +85,10 @@ class Answer:
             "dropped": self.dropped,
             "invalid": self.invalid,
             "label_mass": self.label_mass,
+            "spans": self.spans,
+            "texts": self.texts,
+            "numbers": self.numbers,
+            "paths": self.paths,
         }
 
     def to_dict(self) -> dict[str, Any]:
