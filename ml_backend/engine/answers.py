@@ -63,6 +63,7 @@ class Answer:
     texts: dict[str, list[str]] = field(default_factory=dict)
     numbers: dict[str, float | int] = field(default_factory=dict)
     paths: dict[str, list[list[str]]] = field(default_factory=dict)
+    dropped_spans: dict[str, int] = field(default_factory=dict)
 
     def to_parse_line(self) -> dict[str, Any]:
         """The ``lsagent parse`` line: labels, confidence, error and detail."""
@@ -89,6 +90,7 @@ class Answer:
             "texts": self.texts,
             "numbers": self.numbers,
             "paths": self.paths,
+            "dropped_spans": self.dropped_spans,
         }
 
     def to_dict(self) -> dict[str, Any]:
