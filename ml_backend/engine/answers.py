@@ -21,7 +21,10 @@ from ml_backend.engine.confidence import (
     self_consistency,
     sequence_means,
 )
+from ml_backend.engine.elementanswers import add_elements
+from ml_backend.engine.elements import choice_spec, read_answer
 from ml_backend.engine.labeling import LabelSpec
+from ml_backend.engine.lsresults import element_results, has_answer
 from ml_backend.engine.outcomes import ErrorClass
 from ml_backend.engine.postprocess import Parsed, parse_response
 
@@ -64,6 +67,7 @@ class Answer:
     numbers: dict[str, float | int] = field(default_factory=dict)
     paths: dict[str, list[list[str]]] = field(default_factory=dict)
     dropped_spans: dict[str, int] = field(default_factory=dict)
+    methods: dict[str, str] = field(default_factory=dict)
 
     def to_parse_line(self) -> dict[str, Any]:
         """The ``lsagent parse`` line: labels, confidence, error and detail."""
@@ -91,6 +95,7 @@ class Answer:
             "numbers": self.numbers,
             "paths": self.paths,
             "dropped_spans": self.dropped_spans,
+            "methods": self.methods,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,9 +117,14 @@ def score_answer(
     content: str | None,
     logprobs: Sequence[Mapping[str, Any]] | None,
     samples: Sequence[str | None] | None = None,
+    inputs: Mapping[str, str] | None = None,
 ) -> Answer:
-    """Read ``content`` and attach confidences from ``logprobs``, else from the sampled answers."""
-    parsed = parse_response(content, spec)
+    """Read ``content`` and attach confidences from ``logprobs``, else from the sampled answers.
+
+    ``inputs`` (the task's text per object name, ``LabelSpec.read_inputs``) places spans; only a
+    config with a ``Labels`` control needs it."""
+    reading = read_answer(content, spec, None if inputs is None else dict(inputs))
+    parsed = reading.parsed
     mean_prob, geo_mean_prob = sequence_means(logprobs) if logprobs else (None, None)
     if parsed.error is not None:
         return Answer(
@@ -128,24 +138,26 @@ def score_answer(
             mean_prob=mean_prob,
             geo_mean_prob=geo_mean_prob,
             invalid=parsed.invalid,
+            dropped_spans=reading.dropped_spans,
         )
+    choices = choice_spec(spec)
     labels = {name: list(answer.labels) for name, answer in parsed.answers.items()}
     method: Method
     label_mass: dict[str, dict[str, float | None]] = {}
     if logprobs:
-        method, per_label = "logprobs", _per_label(label_probability, spec, parsed, content or "", logprobs)
-        label_mass = _per_label(seen_label_mass, spec, parsed, content or "", logprobs)
+        method, per_label = "logprobs", _per_label(label_probability, choices, parsed, content or "", logprobs)
+        label_mass = _per_label(seen_label_mass, choices, parsed, content or "", logprobs)
     elif samples:
-        method, per_label = "self_consistency", _from_samples(spec, samples, labels)
+        method, per_label = "self_consistency", _from_samples(choices, samples, labels)
     else:
         method = "none"
         per_label = {name: dict.fromkeys(values) for name, values in labels.items()}
     confidence = {name: control_confidence(probs) for name, probs in per_label.items()}
-    return Answer(
+    answer = Answer(
         labels=labels,
         confidence=confidence,
         per_label=per_label,
-        score=control_confidence(confidence),
+        score=None,
         error=None,
         detail=parsed.detail,
         method=method,
@@ -154,6 +166,10 @@ def score_answer(
         dropped={name: list(a.dropped) for name, a in parsed.answers.items() if a.dropped},
         label_mass=label_mass,
     )
+    if len(choices.controls) < len(spec.controls) or any(c.kind == "taxonomy" for c in spec.controls):
+        add_elements(answer, spec, reading, content or "", logprobs, samples, inputs)
+    answer.score = control_confidence(answer.confidence)
+    return answer
 
 
 def _per_label(
@@ -183,20 +199,25 @@ def _from_samples(
     return {name: dict(values) for name, values in shares.items()}
 
 
-def to_ls_results(spec: LabelSpec, answer: Answer) -> list[dict[str, Any]]:
-    """Label Studio result items, one per control in config order; an errored answer has none."""
+def to_ls_results(spec: LabelSpec, answer: Answer, inputs: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """Label Studio result items in config order (a span control gives one per region); an
+    errored answer has none. ``inputs`` (the task's text per object name) converts span offsets
+    to Label Studio's UTF-16 counting where the text needs it."""
     if answer.error is not None:
         raise ValueError(f"answer has error {answer.error.value} ({answer.detail}); it has no Label Studio result")
-    missing = [control.name for control in spec.controls if control.name not in answer.labels]
+    missing = [control.name for control in spec.controls if not has_answer(control, answer)]
     if missing:
         raise ValueError(f"answer has no labels for control(s) {', '.join(missing)} of this labeling config")
-    return [
-        {
-            "from_name": control.name,
-            "to_name": control.to_name,
-            "type": "choices",
-            "value": {"choices": list(answer.labels[control.name])},
-            "score": answer.confidence.get(control.name),
-        }
-        for control in spec.controls
-    ]
+    results: list[dict[str, Any]] = []
+    for control in spec.controls:
+        if control.kind == "choices":
+            results.append({
+                "from_name": control.name,
+                "to_name": control.to_name,
+                "type": "choices",
+                "value": {"choices": list(answer.labels[control.name])},
+                "score": answer.confidence.get(control.name),
+            })
+        else:
+            results.extend(element_results(control, answer, (inputs or {}).get(control.to_name)))
+    return results
