@@ -40,11 +40,18 @@ class DirectiveError(ValueError):
 
 @dataclass(frozen=True)
 class SimControl:
-    """A question in the prompt: its name, the label texts offered, single or multiple choice."""
+    """A question in the prompt: its name, the label texts offered, single or multiple choice.
+
+    ``kind`` is ``choices``, or ``labels`` (spans), ``textarea``, ``rating`` or ``number`` when
+    the schema (or lsagent's heading) asks for that shape; numbers carry their range."""
 
     name: str
     labels: tuple[str, ...]
     multiple: bool
+    kind: str = "choices"
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float | None = None
 
 
 @dataclass(frozen=True)
@@ -69,11 +76,30 @@ def controls_from_schema(schema: Any) -> list[SimControl]:
     for name, prop in (properties or {}).items():
         if not isinstance(prop, dict):
             continue
-        if isinstance(prop.get("enum"), list):
+        element = _element_from_schema(name, prop)
+        if element is not None:
+            controls.append(element)
+        elif isinstance(prop.get("enum"), list):
             controls.append(SimControl(name, _texts(prop["enum"]), multiple=False))
         elif isinstance(prop.get("items"), dict) and isinstance(prop["items"].get("enum"), list):
             controls.append(SimControl(name, _texts(prop["items"]["enum"]), multiple=True))
-    return [control for control in controls if control.labels]
+    return [control for control in controls if control.labels or control.kind in ("textarea", "rating", "number")]
+
+
+def _element_from_schema(name: str, prop: dict[str, Any]) -> SimControl | None:
+    """A spans, free-text or number control from its schema (see ``engine.promptparts.value_schema``)."""
+    kind = prop.get("type")
+    items = prop.get("items")
+    if kind == "array" and isinstance(items, dict) and isinstance(items.get("properties"), dict):
+        label = items["properties"].get("label")
+        if isinstance(label, dict) and isinstance(label.get("enum"), list):
+            return SimControl(name, _texts(label["enum"]), multiple=True, kind="labels")
+    if kind == "string" and "enum" not in prop:
+        return SimControl(name, (), multiple=False, kind="textarea")
+    if kind in ("integer", "number"):
+        return SimControl(name, (), multiple=False, kind="rating" if kind == "integer" else "number",
+                          minimum=prop.get("minimum"), maximum=prop.get("maximum"), step=prop.get("multipleOf"))
+    return None
 
 
 def controls_from_prompt(text: str) -> list[SimControl]:
