@@ -31,6 +31,7 @@ from ml_backend.engine.elementscore import (
     span_probabilities,
 )
 from ml_backend.engine.labeling import Control, LabelSpec
+from ml_backend.engine.spans import describe
 
 if TYPE_CHECKING:
     from ml_backend.engine.answers import Answer
@@ -92,6 +93,10 @@ def _taxonomy(answer: Answer, control: Control) -> None:
 def _spans(answer: Answer, control: Control, reading: Reading, content: str, logprobs: Sequence[Token] | None,
            samples: Sequence[Reading | None], method: str) -> str:
     placed = reading.spans[control.name].spans
+    dropped = reading.spans[control.name].dropped
+    if dropped:
+        answer.dropped_spans[control.name] = len(dropped)
+        answer.dropped[control.name] = [describe(listing, why) for listing, why in dropped]
     if logprobs:
         probs = span_probabilities(control, reading, content, logprobs)
     elif samples:

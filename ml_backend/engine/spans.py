@@ -9,10 +9,12 @@ The rule, exactly (entities are taken in the order the model listed them):
 1. Label: the listed label must be one of the control's labels: its display text exactly, else
    its result value (``alias``) exactly, else either ignoring case. Anything else is dropped and
    counted (``invalid_label``). A list of labels is read as that many listings of the same text.
-2. Candidates: the exact (case-sensitive) occurrences of the listed text in the source, in text
-   order, followed by the occurrences that match only ignoring case and whitespace (the listed
-   text's words, stripped, joined by any run of whitespace), in text order. Occurrences never
-   overlap each other within one search (the search resumes after each match).
+2. Candidates: the listed text is stripped of surrounding whitespace (a blank text has none).
+   The exact (case-sensitive) occurrences of it in the source, in text order, come first, then
+   the occurrences that match only ignoring case and whitespace (its words joined by any run of
+   whitespace), in text order. An occurrence that starts or ends inside a word of the source is
+   not a candidate ("Ann" is not found in "Annual"). Occurrences never overlap each other within
+   one search (the search resumes after each match).
 3. Claiming: an occurrence is claimed once a span of the same label sits at the same offsets
    (so an entity listed n times takes its first n unclaimed occurrences in text order). Among
    the unclaimed candidates, the first that overlaps no placed span is taken; when every
@@ -143,12 +145,21 @@ def _place_one(source: str, listing: Listing, label: Label, multiple: bool, resu
 
 def candidates(source: str, written: str) -> list[tuple[int, int]]:
     """Exact occurrences of ``written`` in text order, then those matching only loosely (rule 2)."""
-    if not written.strip():
+    written = written.strip()
+    if not written:
         return []
-    exact = [(m.start(), m.end()) for m in re.finditer(re.escape(written), source)]
+    exact = [(m.start(), m.end()) for m in re.finditer(re.escape(written), source) if _whole(source, m)]
     loose_pattern = r"\s+".join(re.escape(word) for word in written.split())
-    loose = [(m.start(), m.end()) for m in re.finditer(loose_pattern, source, re.I)]
+    loose = [(m.start(), m.end()) for m in re.finditer(loose_pattern, source, re.I) if _whole(source, m)]
     return exact + [found for found in loose if found not in exact]
+
+
+def _whole(source: str, match: re.Match[str]) -> bool:
+    """Whether a match neither starts nor ends inside a word of ``source``."""
+    start, end = match.start(), match.end()
+    cut_before = start > 0 and source[start - 1].isalnum() and source[start].isalnum()
+    cut_after = end < len(source) and source[end - 1].isalnum() and source[end].isalnum()
+    return not (cut_before or cut_after)
 
 
 def describe(listing: Listing, reason: str) -> str:
