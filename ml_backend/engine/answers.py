@@ -69,14 +69,21 @@ class Answer:
     dropped_spans: dict[str, int] = field(default_factory=dict)
     methods: dict[str, str] = field(default_factory=dict)
 
-    def to_parse_line(self) -> dict[str, Any]:
-        """The ``lsagent parse`` line: labels, confidence, error and detail."""
-        return {
+    def to_parse_line(self, spec: LabelSpec | None = None) -> dict[str, Any]:
+        """The ``lsagent parse`` line: labels, confidence, error and detail; with a ``spec`` holding
+        other controls than Choices, ``labels`` keeps the Choices and ``spans``, ``texts``,
+        ``numbers`` and ``paths`` hold the others' answers."""
+        line: dict[str, Any] = {
             "labels": self.labels,
             "confidence": self.confidence,
             "error": None if self.error is None else self.error.value,
             "detail": self.detail,
         }
+        if spec is not None and any(control.kind != "choices" for control in spec.controls):
+            choices = {control.name for control in spec.controls if control.kind == "choices"}
+            line["labels"] = {name: values for name, values in self.labels.items() if name in choices}
+            line.update(spans=self.spans, texts=self.texts, numbers=self.numbers, paths=self.paths)
+        return line
 
     def meta(self) -> dict[str, Any]:
         """What an item stores beside its labels and confidence: the confidence method (so a
