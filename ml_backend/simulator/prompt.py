@@ -2,7 +2,9 @@
 
 Controls come from the ``response_format`` JSON schema when there is one (an object with one
 property per control: ``{"type": "string", "enum": [...]}`` for a single choice, ``{"type":
-"array", "items": {"enum": [...]}}`` for multiple choice). Otherwise they are read leniently from
+"array", "items": {"enum": [...]}}`` for multiple choice; a list of ``{text, label}`` objects for
+spans, a plain string for free text, an integer or number with ``minimum``/``maximum`` for a
+rating or number: see ``engine.promptparts.value_schema``). Otherwise they are read leniently from
 the system prompt: a heading line whose last word (or a quoted/backticked word in it) is the
 control name, followed by bullet lines ``- <label text>``; a bullet list made mostly of sentences
 (a list of rules) is not a control. A heading saying "one or more", "multiple", "all that apply",
