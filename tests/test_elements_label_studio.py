@@ -114,3 +114,32 @@ def test_label_studio_asks_the_service_for_every_control_at_once(browser: Any, s
                                                           if r["type"] == "rating")
     assert browser.driver.find_elements(By.CSS_SELECTOR, "label.lsf-choice__checkbox input:checked")
     assert browser.console_errors() == []
+
+
+HTML = ["<div><p>Maria <b>Lopez</b> joined Acme Bank</p>\n<p>in Madrid &amp; loved it.</p></div>",
+        "<p>Kenji Sato met the <i>Tokyo Council</i> in Osaka.</p>"]
+HYPERTEXT = ('<View><HyperText name="page" value="$html"/><Labels name="ner" toName="page">'
+             '<Label value="Person" alias="PER"/><Label value="Organisation" alias="ORG"/>'
+             '<Label value="Location" alias="LOC"/></Labels></View>')
+
+
+def test_spans_over_hypertext_are_regions_in_its_html(browser: Any, service: Any, label_studio: Any) -> None:
+    project = label_studio.new_project(HYPERTEXT, [{"html": html} for html in HTML])
+    tasks = label_studio.task_ids(project)
+    job = run_job(service, project, tasks, name="hypertext")
+    items = {item.task_id: item for item in service.runtime.store.items(job.id)}
+    for task in tasks:
+        item = items[task]
+        assert item.error_class is None, item.error_detail
+        results = stored_results(label_studio, project, job.model_version, task)
+        assert results and {r["type"] for r in results} == {"labels"}
+        assert all(r["value"]["start"].startswith("/") and "text()" in r["value"]["end"] for r in results)
+        spans = item.meta["spans"]["ner"]
+        assert [r["value"]["text"] for r in results] == [span["text"] for span in spans]
+        browser.driver.get(f"{browser.base_url}/projects/{project}/data?task={task}")
+        reader = """const doc = (document.querySelector('.lsf-richtext iframe') || {}).contentDocument || document;
+                    return Array.from(doc.querySelectorAll('span.htx-highlight')).map(s => s.innerText);"""
+        highlighted = browser.wait(lambda driver, reader=reader: driver.execute_script(reader) or None,
+                                   "the HyperText spans to show", 30)
+        assert "".join(highlighted) == "".join(r["value"]["text"] for r in results)
+        assert browser.console_errors() == []

@@ -204,7 +204,7 @@ class Annotator:
             outcome.queue_s = response.get("queue_s", 0.0)
             outcome.attempts = response.get("attempts", 1)
         if outcome.ok:
-            outcome.results = to_ls_results(self.agent.spec, answer, inputs)
+            outcome.results = to_ls_results(self.agent.spec, answer, data)
         return outcome
 
 

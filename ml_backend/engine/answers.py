@@ -206,10 +206,10 @@ def _from_samples(
     return {name: dict(values) for name, values in shares.items()}
 
 
-def to_ls_results(spec: LabelSpec, answer: Answer, inputs: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+def to_ls_results(spec: LabelSpec, answer: Answer, data: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """Label Studio result items in config order (a span control gives one per region); an
-    errored answer has none. ``inputs`` (the task's text per object name) converts span offsets
-    to Label Studio's UTF-16 counting where the text needs it."""
+    errored answer has none. The task's ``data`` places span regions as Label Studio counts
+    (UTF-16 offsets in a Text, XPaths in a HyperText)."""
     if answer.error is not None:
         raise ValueError(f"answer has error {answer.error.value} ({answer.detail}); it has no Label Studio result")
     missing = [control.name for control in spec.controls if not has_answer(control, answer)]
@@ -226,5 +226,5 @@ def to_ls_results(spec: LabelSpec, answer: Answer, inputs: Mapping[str, str] | N
                 "score": answer.confidence.get(control.name),
             })
         else:
-            results.extend(element_results(control, answer, (inputs or {}).get(control.to_name)))
+            results.extend(element_results(control, answer, data))
     return results

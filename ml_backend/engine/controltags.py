@@ -29,7 +29,7 @@ KINDS = {
     "Number": "number",
     "Taxonomy": "taxonomy",
 }
-SPAN_OBJECTS = ("Text",)
+SPAN_OBJECTS = ("Text", "HyperText")
 PATH_JOIN = "\x1f"
 PATH_SHOWN = " > "
 DEFAULT_MAX_RATING = 5

@@ -171,7 +171,7 @@ def parse_label_config(config: str) -> LabelSpec:
 
 
 SUPPORTED = (
-    'Choices (single or choice="multiple"), Labels (spans over Text), TextArea, '
+    'Choices (single or choice="multiple"), Labels (spans over Text or HyperText), TextArea, '
     "Rating, Number and Taxonomy"
 )
 

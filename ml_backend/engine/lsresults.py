@@ -6,7 +6,9 @@ value keys its control expects (``labels`` with ``start``/``end``/``text``, ``te
 with its own ``score``; with ``choice="multiple"`` the spans of several labels at the same offsets
 are one region holding those labels, scored by the lowest. Span offsets are converted to the
 UTF-16 code units the web app counts in (they differ from Python's only after characters
-outside the Basic Multilingual Plane, such as emoji), given the task's text.
+outside the Basic Multilingual Plane, such as emoji), given the task's text. Over a HyperText a
+region's ``start``/``end`` are XPaths to text nodes and ``startOffset``/``endOffset`` offsets in
+them (``hypertext``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ml_backend.engine.confidence import control_confidence
+from ml_backend.engine.hypertext import region, text_map
 from ml_backend.engine.labeling import Control
 
 if TYPE_CHECKING:
@@ -31,12 +34,15 @@ def has_answer(control: Control, answer: Answer) -> bool:
     return control.name in holders.get(control.kind, answer.labels)
 
 
-def element_results(control: Control, answer: Answer, source: str | None = None) -> list[dict[str, Any]]:
-    """The result items of one non-choice control; ``source`` (its input text) fixes span offsets."""
+def element_results(control: Control, answer: Answer, data: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The result items of one non-choice control; the task's ``data`` places span regions
+    (UTF-16 offsets in a Text, XPaths in a HyperText)."""
     base = {"from_name": control.name, "to_name": control.to_name}
     score = answer.confidence.get(control.name)
     if control.kind == "labels":
-        return _regions(control, answer.spans[control.name], source)
+        raw = _raw(control, data)
+        regions = _regions(control, answer.spans[control.name], raw if control.input.tag == "Text" else None)
+        return regions if control.input.tag == "Text" else _hypertext(regions, raw)
     if control.kind == "textarea":
         return [{**base, "type": "textarea", "value": {"text": list(answer.texts[control.name])}, "score": score}]
     if control.kind in ("rating", "number"):
@@ -70,6 +76,29 @@ def _regions(control: Control, spans: list[dict[str, Any]], source: str | None) 
             "score": control_confidence({str(i): m["confidence"] for i, m in enumerate(members)}),
         })
     return results
+
+
+def _raw(control: Control, data: Mapping[str, Any] | None) -> str | None:
+    """The task's own value for the control's input (the text, or the HyperText's HTML)."""
+    raw: Any = data
+    for part in control.input.data_key.split("."):
+        raw = raw.get(part) if isinstance(raw, Mapping) else None
+    return raw if isinstance(raw, str) else None
+
+
+def _hypertext(regions: list[dict[str, Any]], html: str | None) -> list[dict[str, Any]]:
+    """Text regions as HyperText regions: XPaths and offsets in the HTML's text nodes."""
+    if html is None:
+        raise ValueError("the task's HTML is needed to place HyperText spans")
+    text, origins = text_map(html)
+    converted = []
+    for item in regions:
+        value = item["value"]
+        where = region(origins, value["start"], value["end"])
+        if where is None or text[value["start"]:value["end"]] != value["text"]:
+            raise ValueError(f"span {value['text']!r} is not in the task's HTML text")
+        converted.append({**item, "value": {**where, "text": value["text"], "labels": value["labels"]}})
+    return converted
 
 
 def _region_id(control: str, start: int, end: int, label: str) -> str:
