@@ -68,3 +68,15 @@ def test_mostly_right_with_every_kind_of_realistic_mistake(sim: Any) -> None:
     assert answered >= 70 and len(right) >= 150
     assert wrong_label and wrong_boundary and dropped and off_range
     assert mean(wrong_label) < mean(right) - 0.15  # mistakes are less sure
+
+
+def test_without_a_schema_the_controls_are_read_from_lsagents_headings(sim: Any) -> None:
+    client = openai.OpenAI(base_url=sim.base_url, api_key=sim.api_key, max_retries=0)
+    text = "Maria Lopez joined Acme Bank in Madrid."
+    response = client.chat.completions.create(
+        model="sim-small", messages=prompts.render_messages(prompts.build_template(SPEC), SPEC,  # type: ignore[arg-type]
+                                                            {"text": text}))
+    answer = score_answer(SPEC, response.choices[0].message.content, None, inputs={"text": text})
+    assert answer.error is None, answer.detail
+    assert answer.spans["ner"] and 1990 <= answer.numbers["year"] <= 2030 and 1 <= answer.numbers["stars"] <= 5
+    assert answer.texts["summary"] == [text]
