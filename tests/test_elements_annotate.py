@@ -43,9 +43,10 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 def annotator(sim: Any, store: Store, monkeypatch: pytest.MonkeyPatch, model: str = "sim-small") -> Annotator:
     monkeypatch.setenv("SIM_KEY", sim.api_key)
+    logprobs = model != "sim-nologprobs"
     config = ModelConfig(model=model, base_url=sim.base_url, api_key_env="SIM_KEY",
-                         capabilities=Capabilities(response_format="json_schema", logprobs=True, top_logprobs=5,
-                                                   seed=False, choices=True))
+                         capabilities=Capabilities(response_format="json_schema", logprobs=logprobs,
+                                                   top_logprobs=5 if logprobs else 0, seed=False, choices=True))
     agent = agents.draft(name="test", project=1, label_config=CONFIG, config=config)
     return Annotator(agent, LLMClient(config), store)
 
@@ -71,3 +72,14 @@ def test_every_control_is_answered_placed_and_scored(sim: Any, store: Store,
         types = [result["type"] for result in outcome.results]
         assert types == ["labels"] * len(meta["spans"]["ner"]) + ["textarea", "rating", "number", "taxonomy",
                                                                   "choices"]
+
+
+def test_without_logprobs_every_element_is_scored_by_sampled_answers(sim: Any, store: Store,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    outcome = annotator(sim, store, monkeypatch, "sim-nologprobs").annotate({"id": 1, "data": {"text": TEXTS[0]}})
+    assert outcome.ok, outcome.error_detail
+    assert outcome.meta["method"] == "self_consistency"
+    assert set(outcome.meta["methods"].values()) == {"self_consistency"}
+    samples = 5  # the agent's default consistency_samples: every share is a multiple of 1/5
+    for value in [*outcome.confidence.values(), *(s["confidence"] for s in outcome.meta["spans"]["ner"])]:
+        assert value is not None and 0 <= value <= 1 and round(value * samples, 6).is_integer()
