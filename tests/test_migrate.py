@@ -80,7 +80,7 @@ def test_the_old_store_is_upgraded_in_place_with_its_data(opened: tuple[Store, d
     assert after["revision"] == migrate.head()
     for table in ("agents", "activations", "items", "chunks", "cache", "verifications"):
         assert after["rows"][table] == before["rows"][table], table
-    new_columns = ("summary", "planned", "project_model_version_set")
+    new_columns = ("summary", "planned", "project_model_version_set", "span_not_found")
     assert [{key: value for key, value in row.items() if key not in new_columns} for row in after["rows"]["jobs"]] == [
         {key: value for key, value in row.items() if key != "summary"} for row in before["rows"]["jobs"]]
     assert len(before["summaries"]) == 2
@@ -89,6 +89,7 @@ def test_the_old_store_is_upgraded_in_place_with_its_data(opened: tuple[Store, d
         assert job is not None
         assert job.planned is bool(summary.get("planned"))
         assert job.project_model_version_set is bool(summary.get("project_model_version_set"))
+        assert job.span_not_found == 0  # revision 0003: the counter starts at 0
         report = {key: value for key, value in summary.items() if key not in MOVED}
         assert job.summary == (report if summary.get("final") else None)
         old_audits = summary["reviews"]["audits"]

@@ -190,7 +190,7 @@ def finished_job(labels: dict[str, int], histogram: list[int]) -> dict[str, Any]
     """A done job as ``GET /api/jobs/<id>`` gives it, for the renderer alone."""
     total = sum(labels.values())
     counts = {"done": total, "labeled": total, "format_error": 0, "invalid_label": 0, "api_error": 0,
-              "context_overflow": 0, "empty_input": 0, "skipped": 0}
+              "context_overflow": 0, "empty_input": 0, "span_not_found": 0, "skipped": 0}
     summary = {"final": True, "model_version": "unit@12345678", "model": "sim-small", "total": total,
                "counts": {k: v for k, v in counts.items() if k != "done"}, "labels": {"sentiment": labels},
                "confidence_histogram": [{"from": i / 10, "to": (i + 1) / 10, "count": n}

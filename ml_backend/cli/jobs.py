@@ -22,7 +22,7 @@ LINE_EVERY_S = 5.0  # progress lines without a terminal
 PROJECT_OPTION = click.option(
     "--project", type=click.IntRange(1), help="Another project with the same labels (default: the agent's)."
 )
-ERRORS = ("format_error", "invalid_label", "api_error", "context_overflow", "empty_input")
+ERRORS = ("format_error", "invalid_label", "api_error", "context_overflow", "empty_input", "span_not_found")
 
 
 @click.group("jobs")

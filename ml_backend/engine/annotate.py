@@ -92,7 +92,7 @@ class Annotator:
         key = cache_key(self.agent.id, messages)
         response = self.cache.cache_get(key)
         if response is not None:
-            return self._outcome(task_id, response, cached=True)
+            return self._outcome(task_id, response, cached=True, data=task.get("data") or {})
         try:
             response = self._call(messages)
         except LLMCallError as exc:
@@ -103,7 +103,7 @@ class Annotator:
             self.cache.cache_put(key, response)
         except Exception:  # the answer is paid for: this task keeps it even if the cache cannot
             log.exception("task %s: its answer could not be cached", task_id)
-        return self._outcome(task_id, response, cached=False)
+        return self._outcome(task_id, response, cached=False, data=task.get("data") or {})
 
     def cached(self, task: dict[str, Any]) -> Outcome | None:
         """The answer already paid for, if any; never calls the model."""
@@ -112,7 +112,9 @@ class Annotator:
         except EmptyInputError:
             return None
         response = self.cache.cache_get(cache_key(self.agent.id, messages))
-        return None if response is None else self._outcome(int(task["id"]), response, cached=True)
+        if response is None:
+            return None
+        return self._outcome(int(task["id"]), response, cached=True, data=task.get("data") or {})
 
     def cached_many(self, tasks: Sequence[dict[str, Any]]) -> list[Outcome | None]:
         """``cached`` for many tasks with one cache lookup; a task with no text to read gets its
@@ -134,7 +136,7 @@ class Annotator:
             if key is None or key not in responses:
                 continue
             if key not in parsed:
-                parsed[key] = self._outcome(int(task["id"]), responses[key], cached=True)
+                parsed[key] = self._outcome(int(task["id"]), responses[key], cached=True, data=task.get("data") or {})
             found[index] = replace(parsed[key], task_id=int(task["id"]))
         return found
 
@@ -197,9 +199,12 @@ class Annotator:
         for key in ("prompt_tokens", "completion_tokens"):
             response[key] += response["self_verify"]["cost"][key]
 
-    def _outcome(self, task_id: int, response: dict[str, Any], *, cached: bool) -> Outcome:
+    def _outcome(self, task_id: int, response: dict[str, Any], *, cached: bool, data: dict[str, Any]) -> Outcome:
+        """The scored outcome; ``data`` is the task's (its text places spans: tasks sharing a
+        cached answer share their messages, and so their text)."""
+        inputs = self.agent.spec.read_inputs(data)
         answer: Answer = score_answer(
-            self.agent.spec, response.get("content"), response.get("logprobs"), response.get("samples")
+            self.agent.spec, response.get("content"), response.get("logprobs"), response.get("samples"), inputs
         )
         found = signals.read_signals(self.agent.spec, answer, response)
         answer = signals.select(self.agent.config.confidence, answer, found, self.combiner)
@@ -221,7 +226,7 @@ class Annotator:
             outcome.queue_s = response.get("queue_s", 0.0)
             outcome.attempts = response.get("attempts", 1)
         if outcome.ok:
-            outcome.results = to_ls_results(self.agent.spec, answer)
+            outcome.results = to_ls_results(self.agent.spec, answer, data)
         return outcome
 
 

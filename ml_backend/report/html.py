@@ -18,7 +18,8 @@ from markupsafe import Markup
 from ml_backend import __version__
 from ml_backend.report import charts, display
 
-ERROR_OUTCOMES = ("format_error", "invalid_label", "api_error", "context_overflow", "empty_input")
+ERROR_OUTCOMES = ("format_error", "invalid_label", "api_error", "context_overflow", "empty_input",
+                  "span_not_found")
 OUTCOME_TEXT = {
     "labeled": "labelled",
     "format_error": "unparseable answer",
@@ -26,6 +27,7 @@ OUTCOME_TEXT = {
     "api_error": "API error",
     "context_overflow": "prompt too long",
     "empty_input": "empty input",
+    "span_not_found": "spans not in the text",
     "skipped": "skipped",
 }
 

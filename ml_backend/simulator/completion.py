@@ -15,7 +15,8 @@ from typing import Any
 import tiktoken
 
 from ml_backend.simulator import verify
-from ml_backend.simulator.behaviour import Context, decide
+from ml_backend.simulator.behaviour import Context, Pick, decide
+from ml_backend.simulator.elements import ElementPick, decide_element
 from ml_backend.simulator.logprobs import Token, render, render_free
 from ml_backend.simulator.prompt import Directives, SimControl, controls_from_prompt, controls_from_schema
 from ml_backend.simulator.validation import ApiError, ChatRequest
@@ -86,7 +87,12 @@ def _tokens(controls: list[SimControl], ctx: Context, json_mode: bool, faults: f
         return render_free(NUL_TEXT, key)
     if "malformed" in faults or not controls:
         return render_free(MALFORMED_TEXT if "malformed" in faults else NO_OPTIONS_TEXT, key)
-    return render(decide(controls, ctx), json_mode, key)
+    choices = [control for control in controls if control.kind == "choices"]
+    picks = iter(decide(choices, ctx))
+    answers: list[Pick | ElementPick] = [
+        next(picks) if control.kind == "choices" else decide_element(control, ctx) for control in controls
+    ]
+    return render(answers, json_mode or len(choices) < len(controls), key)
 
 
 def _choice(index: int, tokens: list[Token], request: ChatRequest, logprobs: bool) -> tuple[dict[str, Any], int]:

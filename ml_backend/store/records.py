@@ -43,6 +43,7 @@ class JobRecord:
     api_error: int
     context_overflow: int
     empty_input: int
+    span_not_found: int
     skipped: int
     tokens_in: int
     tokens_out: int
