@@ -3,19 +3,29 @@ audit estimate, from the verdicts recorded so far."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from ml_backend.review import accuracy
+from ml_backend.review import accuracy, elements
 from ml_backend.review.audits import audits as job_audits
 from ml_backend.review.lookup import job_and_agent
-from ml_backend.review.verdicts import task_verdicts
+from ml_backend.review.regions import agent_value
+from ml_backend.review.verdicts import TaskVerdict, control_kinds, task_verdicts
 from ml_backend.runtime import Runtime
+from ml_backend.store import ItemRecord
+
+#: How each kind verified element by element is measured (``ml_backend.review.elements``).
+MEASURES: dict[str, Callable[[list[tuple[Any, Any]]], dict[str, Any]]] = {
+    "labels": elements.span_figures, "textarea": elements.text_figures, "rating": elements.number_figures,
+    "number": elements.number_figures, "taxonomy": elements.path_figures}
 
 
 def figures(runtime: Runtime, job_id: str, target: float = 0.95) -> dict[str, Any]:
     """The verification report of a job (see ``accuracy.summarize``), from the recorded verdicts.
 
     The audit is the union of the samples of the job's audits at the latest audit's threshold.
+    ``controls`` holds, per control that is not Choices, its figures element by element over the
+    verified tasks the agent labelled (span precision/recall per label, text edits, number rates).
     """
     job, agent = job_and_agent(runtime, job_id)
     verdicts = task_verdicts(runtime.store.verifications(job.id))
@@ -26,6 +36,8 @@ def figures(runtime: Runtime, job_id: str, target: float = 0.95) -> dict[str, An
     audited: list[accuracy.Verified] = []
     scores: list[float | None] = []
     failed_verified = 0
+    kinds = {name: kind for name, kind in control_kinds(agent).items() if kind in MEASURES}
+    pairs: dict[str, list[tuple[Any, Any]]] = {name: [] for name in kinds}
     for item in runtime.store.items(job.id):
         scores.append(item.score if item.error_class is None else None)
         verdict = verdicts.get(item.task_id)
@@ -34,6 +46,7 @@ def figures(runtime: Runtime, job_id: str, target: float = 0.95) -> dict[str, An
         if item.error_class is not None:
             failed_verified += 1
             continue
+        _add_pairs(pairs, kinds, item, verdict)
         record = accuracy.Verified(item.task_id, item.score, verdict.correct)
         records.append(record)
         if item.task_id in sampled:
@@ -47,6 +60,7 @@ def figures(runtime: Runtime, job_id: str, target: float = 0.95) -> dict[str, An
         "target": target,
         **summary,
         "failed_verified": failed_verified,
+        "controls": {name: {"kind": kind, **MEASURES[kind](pairs[name])} for name, kind in kinds.items()},
         "recommended_threshold": wilson.get("threshold") if wilson.get("available") else None,
         "audits": [
             {"title": audit.title, "view_id": audit.view_id, "threshold": audit.threshold, "seed": audit.seed,
@@ -54,3 +68,11 @@ def figures(runtime: Runtime, job_id: str, target: float = 0.95) -> dict[str, An
             for audit in audits
         ],
     }
+
+
+def _add_pairs(pairs: dict[str, list[tuple[Any, Any]]], kinds: dict[str, str], item: ItemRecord,
+               verdict: TaskVerdict) -> None:
+    """(agent's answer, annotator's answer) of each element-verified control of a verified task."""
+    for name, kind in kinds.items():
+        if name in verdict.human_values:
+            pairs[name].append((agent_value(item, name, kind), verdict.human_values[name]))

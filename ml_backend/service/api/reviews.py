@@ -172,5 +172,9 @@ OPENAPI_SCHEMAS: dict[str, Schema] = {
         "auroc": {"type": ["number", "null"]}, "ece": {"type": ["number", "null"]},
         "recommendation": {"type": "object"}, "threshold": {"type": ["number", "null"]},
         "audit": {"type": "object"}, "recommended_threshold": {"type": ["number", "null"]},
-        "failed_verified": {"type": "integer"}, "audits": {"type": "array", "items": {"type": "object"}}}},
+        "failed_verified": {"type": "integer"}, "audits": {"type": "array", "items": {"type": "object"}},
+        "controls": {"type": "object", "description": "per control other than Choices, its figures element by "
+                     "element: spans (precision, recall, F1 per label, AUROC), text, numbers, taxonomy paths",
+                     "additionalProperties": {"type": "object", "required": ["kind"], "properties": {
+                         "kind": {"enum": ["labels", "textarea", "rating", "number", "taxonomy"]}}}}}},
 }
