@@ -3,6 +3,7 @@ audit estimate, from the verdicts recorded so far."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,9 @@ def figures(runtime: Runtime, job_id: str, target: float = 0.95) -> dict[str, An
 
     The audit is the union of the samples of the job's audits at the latest audit's threshold.
     ``controls`` holds, per control that is not Choices, its figures element by element over the
-    verified tasks the agent labelled (span precision/recall per label, text edits, number rates).
+    verified tasks the agent labelled (span precision/recall per label, text edits, number rates);
+    a span control also counts the agent's spans per label over every task of the job
+    (``job_spans``), verified or not.
     """
     job, agent = job_and_agent(runtime, job_id)
     verdicts = task_verdicts(runtime.store.verifications(job.id))
@@ -38,8 +41,11 @@ def figures(runtime: Runtime, job_id: str, target: float = 0.95) -> dict[str, An
     failed_verified = 0
     kinds = {name: kind for name, kind in control_kinds(agent).items() if kind in MEASURES}
     pairs: dict[str, list[tuple[Any, Any]]] = {name: [] for name in kinds}
+    job_spans: dict[str, Counter[str]] = {name: Counter() for name, kind in kinds.items() if kind == "labels"}
     for item in runtime.store.items(job.id):
         scores.append(item.score if item.error_class is None else None)
+        for name, counter in job_spans.items():
+            counter.update(str(span["label"]) for span in agent_value(item, name, "labels"))
         verdict = verdicts.get(item.task_id)
         if verdict is None:
             continue
@@ -60,7 +66,7 @@ def figures(runtime: Runtime, job_id: str, target: float = 0.95) -> dict[str, An
         "target": target,
         **summary,
         "failed_verified": failed_verified,
-        "controls": {name: {"kind": kind, **MEASURES[kind](pairs[name])} for name, kind in kinds.items()},
+        "controls": {name: _control(kind, pairs[name], job_spans.get(name)) for name, kind in kinds.items()},
         "recommended_threshold": wilson.get("threshold") if wilson.get("available") else None,
         "audits": [
             {"title": audit.title, "view_id": audit.view_id, "threshold": audit.threshold, "seed": audit.seed,
@@ -68,6 +74,13 @@ def figures(runtime: Runtime, job_id: str, target: float = 0.95) -> dict[str, An
             for audit in audits
         ],
     }
+
+
+def _control(kind: str, pairs: list[tuple[Any, Any]], job_spans: Counter[str] | None) -> dict[str, Any]:
+    figures = {"kind": kind, **MEASURES[kind](pairs)}
+    if job_spans is not None:
+        figures["job_spans"] = dict(sorted(job_spans.items()))
+    return figures
 
 
 def _add_pairs(pairs: dict[str, list[tuple[Any, Any]]], kinds: dict[str, str], item: ItemRecord,

@@ -28,7 +28,7 @@ EMPTY: dict[str, Any] = {"choices": [], "labels": [], "textarea": [], "rating": 
 
 def human_values(result: Any, kinds: Mapping[str, str]) -> dict[str, Any]:
     """{control: value} of an annotation's result, for the controls in ``kinds`` ({name: kind})."""
-    values = {name: _empty(kind) for name, kind in kinds.items()}
+    values = {name: empty(kind) for name, kind in kinds.items()}
     for entry in result if isinstance(result, list) else []:
         if not isinstance(entry, dict) or str(entry.get("from_name")) not in kinds:
             continue
@@ -49,7 +49,7 @@ def agent_value(item: ItemRecord, name: str, kind: str) -> Any:
         return list(item.labels.get(name, []))
     stored = (item.meta.get(META_KEYS[kind]) or {}).get(name)
     if stored is None:
-        return _empty(kind)
+        return empty(kind)
     if kind == "labels":
         return sorted(({key: span.get(key) for key in ("start", "end", "text", "label", "confidence")}
                        for span in stored), key=lambda span: (span["start"], span["end"], str(span["label"])))
@@ -87,7 +87,7 @@ def _span_keys(spans: list[dict[str, Any]]) -> list[tuple[int, int, str]]:
     return sorted((int(span["start"]), int(span["end"]), str(span["label"])) for span in spans)
 
 
-def _empty(kind: str) -> Any:
+def empty(kind: str) -> Any:
     value = EMPTY[kind]
     return list(value) if isinstance(value, list) else value
 
