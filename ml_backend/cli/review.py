@@ -155,7 +155,8 @@ def _show_control(name: str, figures: dict[str, Any]) -> None:
         for label, scores in [*figures["labels"].items(), ("all labels", figures["overall"])]:
             table.add_row(label, str(scores["predicted"]), str(scores["human"]), str(scores["confirmed"]),
                           _rate(scores["precision"], scores["precision_interval"]),
-                          _rate(scores["recall"], scores["recall_interval"]), _rate(scores["f1"], scores["f1_interval"]))
+                          _rate(scores["recall"], scores["recall_interval"]),
+                          _rate(scores["f1"], scores["f1_interval"]))
         counts = figures["spans"]
         table.caption = (f"{counts['confirmed']} confirmed, {counts['corrected']} corrected, {counts['rejected']} "
                          f"rejected, {counts['missed']} missed; span confidence AUROC {_number(figures['auroc'])}")
