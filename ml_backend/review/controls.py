@@ -68,15 +68,7 @@ def _input_object(tag: Any) -> Any:
 
 
 def _values(tag: Any) -> dict[str, str]:
-    """{result value: display text} of a control's labels (taxonomy: every node, nested ones too)."""
-    if tag.tag == "Taxonomy":
-        return {value: value for value in _taxonomy_nodes(tag.element)}
-    if tag.tag not in ("Choices", "Labels"):
+    """{result value: display text} of a control's labels (a taxonomy's: every node, nested too)."""
+    if KINDS[tag.tag] not in LABELLED:
         return {}
     return {value: str(attrs.attr.get("value", value)) for value, attrs in tag.labels_attrs.items()}
-
-
-def _taxonomy_nodes(element: Any) -> list[str]:
-    """The ``value`` (or ``alias``) of every ``Choice`` under a Taxonomy, depth first."""
-    return [str(node.get("alias") or node.get("value")) for node in element.iter("Choice")
-            if node.get("alias") or node.get("value")]

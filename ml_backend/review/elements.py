@@ -54,14 +54,16 @@ def match_spans(predicted: Sequence[Span], human: Sequence[Span]) -> SpanMatch:
         else:
             open_human.remove(twin)
             match.confirmed.append((span, twin))
-    for span in unmatched:
-        overlaps = [(h, _overlap(span, h)) for h in open_human if _overlap(span, h) > 0]
-        if not overlaps:
-            match.rejected.append(span)
-            continue
-        best = max(overlaps, key=lambda pair: (pair[1], -pair[0]["start"]))[0]
-        open_human.remove(best)
-        match.corrected.append((span, best))
+    pairs = sorted(((p, h) for p in unmatched for h in open_human if _overlap(p, h) > 0),
+                   key=lambda pair: (-_overlap(*pair), _position(pair[0]), _position(pair[1])))
+    paired: set[int] = set()
+    for predicted_span, human_span in pairs:
+        if id(predicted_span) not in paired and any(h is human_span for h in open_human):
+            paired.add(id(predicted_span))
+            open_human = [h for h in open_human if h is not human_span]
+            match.corrected.append((predicted_span, human_span))
+    match.corrected.sort(key=lambda pair: _position(pair[0]))
+    match.rejected = [span for span in unmatched if id(span) not in paired]
     match.missed = open_human
     return match
 

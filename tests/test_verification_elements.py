@@ -1,0 +1,176 @@
+"""Verification element by element, through the real Label Studio: an agent's spans, free text,
+rating, number and taxonomy are pushed as predictions, annotators' final answers are created there
+through its API, and every figure ``verification show`` gives is checked against values worked
+out by hand below (span outcomes, precision/recall/F1 per label with Wilson intervals, AUROC,
+unedited share and edit distance, exact and within-one rates)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from ml_backend.cli import main
+from ml_backend.review.elements import levenshtein, match_spans
+from tests.element_support import MIXED_CONFIG, Answer, ElementJob, annotate, build_job, span
+
+Z = 1.959964
+A = "Maria Okafor joined Northwind Logistics last spring."
+B = "Priya Raman flew from Lisbon to Osaka on Monday."
+C = "The board of Vantor Robotics named Omar Haddad chief executive."
+D = "Grace Liu said the project in Bergen would finish by June."
+E = "Jonas Lindqvist thanked Aiko Tanaka for the help."
+
+
+def wilson(correct: int, n: int) -> dict[str, Any]:
+    """The Wilson score interval, written out independently of ml_backend.review.calibration."""
+    p = correct / n
+    centre = (p + Z * Z / (2 * n)) / (1 + Z * Z / n)
+    half = Z / (1 + Z * Z / n) * math.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n))
+    return {"low": pytest.approx(0.0 if correct == 0 else centre - half, abs=1e-9),
+            "high": pytest.approx(1.0 if correct == n else centre + half, abs=1e-9)}
+
+
+def f1_interval(precision: tuple[int, int], recall: tuple[int, int]) -> dict[str, Any]:
+    ends = []
+    for end in ("low", "high"):
+        p, r = wilson(*precision)[end].expected, wilson(*recall)[end].expected
+        ends.append(pytest.approx(0.0 if p + r == 0 else 2 * p * r / (p + r), abs=1e-9))
+    return {"low": ends[0], "high": ends[1]}
+
+
+@pytest.fixture
+def service(make_service: Any, label_studio: Any) -> Any:
+    return make_service(label_studio=label_studio)
+
+
+#: What the agent answered (A-D are verified below, E never is).
+AGENT = [
+    Answer([span(A, "Maria Okafor", "PER", 0.9), span(A, "Northwind Logistics", "ORG", 0.8)],
+           ["Maria joined Northwind."], 4, 1, [["Business", "Hiring"]], ["Positive"]),
+    Answer([span(B, "Priya Raman", "PER", 0.95), span(B, "Lisbon", "ORG", 0.4), span(B, "Osaka", "LOC", 0.7)],
+           ["Priya flew to Osaka."], 3, 2, [["Travel"]], ["Neutral"]),
+    Answer([span(C, "Vantor", "ORG", 0.6), span(C, "Omar Haddad", "PER", 0.5),
+            span(C, "chief executive", "LOC", 0.3)], ["Omar heads Vantor."], 5, 0, [["Business", "Leadership"]],
+           ["Neutral"]),
+    Answer([span(D, "Grace Liu", "PER", 0.9)], ["Grace expects June."], 2, 3, [["Business"]], ["Neutral"], dropped=1),
+    Answer([span(E, "Jonas Lindqvist", "PER", 0.9), span(E, "Aiko Tanaka", "PER", 0.85)], ["Thanks."], 5, 2,
+           [["Business"]], ["Positive"]),
+]
+#: The annotators' final answers.
+HUMAN = [
+    Answer([span(A, "Maria Okafor", "PER"), span(A, "Northwind Logistics", "ORG")],   # all kept
+           ["Maria joined Northwind."], 4, 1, [["Business", "Hiring"]], ["Positive"]),
+    Answer([span(B, "Priya Raman", "PER"), span(B, "Lisbon", "LOC"), span(B, "Osaka", "LOC")],  # Lisbon relabelled
+           ["Priya flew to Osaka."], 4, 2, [["Travel"]], ["Neutral"]),
+    Answer([span(C, "Vantor Robotics", "ORG"), span(C, "Omar Haddad", "PER")],  # boundary fixed, LOC removed
+           ["Omar Haddad heads Vantor."], 3, 2, [["Business", "Leadership"]], ["Neutral"]),
+    Answer([span(D, "Grace Liu", "PER"), span(D, "Bergen", "LOC")],  # Bergen was missed
+           ["Grace expects an end by June."], 2, 3, [["Business", "Planning"]], ["Neutral"]),
+]
+
+
+@pytest.fixture
+def verified(service: Any, label_studio: Any) -> ElementJob:
+    job = build_job(service, label_studio, MIXED_CONFIG, [A, B, C, D, E], AGENT)
+    for index, answer in enumerate(HUMAN):
+        annotate(label_studio, job, index, answer)
+    return job
+
+
+def test_span_matching_by_hand() -> None:
+    match = match_spans(AGENT[2].spans, HUMAN[2].spans)
+    assert [(p["text"], h["text"]) for p, h in match.confirmed] == [("Omar Haddad", "Omar Haddad")]
+    assert [(p["text"], h["text"]) for p, h in match.corrected] == [("Vantor", "Vantor Robotics")]
+    assert [p["text"] for p in match.rejected] == ["chief executive"] and match.missed == []
+    # one human span overlapped by two predicted ones: the larger overlap takes it, the other is rejected
+    text = "New York City"
+    twice = match_spans([span(text, "New", "LOC"), span(text, "York City", "ORG")], [span(text, "New York City", "LOC")])
+    assert [p["text"] for p, _ in twice.corrected] == ["York City"] and [p["text"] for p in twice.rejected] == ["New"]
+    assert levenshtein("Omar heads Vantor.", "Omar Haddad heads Vantor.") == 7
+    assert levenshtein("kitten", "sitting") == 3 and levenshtein("", "abc") == 3
+
+
+def test_figures_per_element_match_the_hand_worked_values(service: Any, verified: ElementJob) -> None:
+    client = service.client()
+    synced = client.sync_verification(verified.id)
+    assert (synced["synced"], synced["confirmed"], synced["corrected"]) == (4, 1, 3)  # only A kept everything
+    figures = client.verification(verified.id)
+    assert (figures["verified"], figures["confirmed"], figures["labelled"]) == (4, 1, 5)
+    ner = figures["controls"]["ner"]
+    assert ner["kind"] == "labels"
+    # A: 2 confirmed. B: Priya, Osaka confirmed; Lisbon ORG->LOC corrected (label). C: Omar confirmed;
+    # Vantor -> Vantor Robotics corrected (boundary); "chief executive" rejected. D: Grace confirmed, Bergen missed.
+    assert ner["spans"] == {"confirmed": 6, "corrected": 2, "corrected_label": 1, "corrected_boundary": 1,
+                            "rejected": 1, "missed": 1}
+    # agent spans: PER 4, ORG 3 (Northwind, Lisbon, Vantor), LOC 2 (Osaka, chief executive);
+    # annotator spans: PER 4, ORG 2 (Northwind, Vantor Robotics), LOC 3 (Lisbon, Osaka, Bergen)
+    expected = {"LOC": (2, 3, 1), "ORG": (3, 2, 1), "PER": (4, 4, 4)}
+    assert list(ner["labels"]) == ["LOC", "ORG", "PER"]
+    for label, (predicted, human, confirmed) in expected.items():
+        scores = ner["labels"][label]
+        assert (scores["predicted"], scores["human"], scores["confirmed"]) == (predicted, human, confirmed), label
+        assert scores["precision"] == pytest.approx(confirmed / predicted)
+        assert scores["recall"] == pytest.approx(confirmed / human)
+        assert scores["f1"] == pytest.approx(2 * confirmed / (predicted + human))
+        assert scores["precision_interval"] == wilson(confirmed, predicted)
+        assert scores["recall_interval"] == wilson(confirmed, human)
+        assert scores["f1_interval"] == f1_interval((confirmed, predicted), (confirmed, human))
+    assert ner["labels"]["ORG"]["precision"] == pytest.approx(1 / 3) and ner["labels"]["LOC"]["f1"] == 0.4
+    overall = ner["overall"]
+    assert (overall["predicted"], overall["human"], overall["confirmed"]) == (9, 9, 6)
+    assert overall["precision"] == overall["recall"] == overall["f1"] == pytest.approx(6 / 9)
+    # AUROC: confirmed spans .9 .8 .95 .7 .5 .9 against the others .4 .6 .3; only .5 < .6 is out of
+    # order: (6 * 3 - 1) / 18
+    assert ner["auroc"] == pytest.approx(17 / 18) and ner["scored_spans"] == 9
+    # the job's spans per label, verified or not (E adds two PER)
+    assert ner["job_spans"] == {"LOC": 2, "ORG": 3, "PER": 6}
+
+    # text: A and B unedited; C +"Haddad " (7), D +"an end by " (10): mean (0 + 0 + 7 + 10) / 4
+    summary = figures["controls"]["summary"]
+    assert (summary["kind"], summary["verified"], summary["unedited"]) == ("textarea", 4, 2)
+    assert summary["unedited_rate"] == 0.5 and summary["unedited_interval"] == wilson(2, 4)
+    assert summary["mean_edit_distance"] == pytest.approx(4.25)
+    # rating 4/4, 3->4, 5->3, 2/2: exact 2, within one 3. number 1/1, 2/2, 0->2, 3/3: exact 3, within one 3
+    quality, count = figures["controls"]["quality"], figures["controls"]["count"]
+    assert (quality["kind"], quality["exact"], quality["within_one"], quality["verified"]) == ("rating", 2, 3, 4)
+    assert quality["exact_interval"] == wilson(2, 4) and quality["within_one_interval"] == wilson(3, 4)
+    assert (count["kind"], count["exact"], count["within_one"]) == ("number", 3, 3)
+    assert count["exact_rate"] == count["within_one_rate"] == 0.75
+    topic = figures["controls"]["topic"]  # D: Business -> Business > Planning
+    assert (topic["kind"], topic["exact"], topic["verified"]) == ("taxonomy", 3, 4)
+    assert "sentiment" not in figures["controls"]
+
+
+def test_verdict_rows_keep_the_annotators_answer(service: Any, verified: ElementJob) -> None:
+    service.client().sync_verification(verified.id)
+    rows = {(row.task_id, row.control): row for row in service.runtime.store.verifications(verified.id)}
+    b, d = verified.tasks[1], verified.tasks[3]
+    ner = rows[(b, "ner")]
+    assert (ner.verdict, ner.agent_labels, ner.human_labels) == ("corrected", ["LOC", "ORG", "PER"], ["LOC", "PER"])
+    assert [(s["start"], s["end"], s["text"], s["label"]) for s in ner.human_value] == [
+        (0, 11, "Priya Raman", "PER"), (22, 28, "Lisbon", "LOC"), (32, 37, "Osaka", "LOC")]
+    assert (rows[(b, "summary")].verdict, rows[(b, "summary")].human_value) == ("confirmed", ["Priya flew to Osaka."])
+    assert (rows[(b, "quality")].verdict, rows[(b, "quality")].human_labels) == ("corrected", ["4"])
+    assert (rows[(b, "count")].verdict, rows[(b, "count")].human_value) == ("confirmed", 2)
+    assert (rows[(d, "topic")].human_labels, rows[(d, "topic")].human_value) == (["Business", "Planning"],
+                                                                                 [["Business", "Planning"]])
+    assert (rows[(b, "sentiment")].verdict, rows[(b, "sentiment")].human_value) == ("confirmed", None)
+
+
+def test_verification_show_prints_the_span_table(service: Any, verified: ElementJob) -> None:
+    service.client().sync_verification(verified.id)
+    env = {"LSAGENT_URL": service.url, "COLUMNS": "200"}
+    shown = CliRunner().invoke(main, ["verification", "show", "--job", verified.id], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "spans of ner: verified tasks" in shown.output
+    org = next(line for line in shown.output.splitlines() if line.strip().startswith("ORG"))
+    assert org.split()[1:4] == ["3", "2", "1"] and "0.3333" in org
+    assert "6 confirmed, 2 corrected, 1 rejected, 1 missed; span confidence AUROC 0.9444" in shown.output
+    assert "summary (textarea): unedited 2/4 0.5000" in shown.output and "mean edit distance 4.2500" in shown.output
+    assert "quality (rating): exact 2/4 0.5000" in shown.output and "within one 3/4 0.7500" in shown.output
+    as_json = CliRunner().invoke(main, ["verification", "show", "--job", verified.id, "--json"], env=env)
+    assert json.loads(as_json.output)["controls"]["ner"]["spans"]["missed"] == 1
