@@ -88,7 +88,8 @@ def test_span_matching_by_hand() -> None:
     assert [p["text"] for p in match.rejected] == ["chief executive"] and match.missed == []
     # one human span overlapped by two predicted ones: the larger overlap takes it, the other is rejected
     text = "New York City"
-    twice = match_spans([span(text, "New", "LOC"), span(text, "York City", "ORG")], [span(text, "New York City", "LOC")])
+    twice = match_spans([span(text, "New", "LOC"), span(text, "York City", "ORG")],
+                        [span(text, "New York City", "LOC")])
     assert [p["text"] for p, _ in twice.corrected] == ["York City"] and [p["text"] for p in twice.rejected] == ["New"]
     assert levenshtein("Omar heads Vantor.", "Omar Haddad heads Vantor.") == 7
     assert levenshtein("kitten", "sitting") == 3 and levenshtein("", "abc") == 3
