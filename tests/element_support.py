@@ -152,3 +152,42 @@ def annotate(label_studio: Any, job: ElementJob, index: int, answer: Answer) -> 
                                           task_ids=[task_id])[task_id]
     return create_annotation(label_studio.client, task_id, results(answer, agent=False),
                              parent_prediction=int(prediction["id"]))
+
+
+A = "Maria Okafor joined Northwind Logistics last spring."
+B = "Priya Raman flew from Lisbon to Osaka on Monday."
+C = "The board of Vantor Robotics named Omar Haddad chief executive."
+D = "Grace Liu said the project in Bergen would finish by June."
+E = "Jonas Lindqvist thanked Aiko Tanaka for the help."
+#: What the agent answered (A-D are verified by HUMAN, E never is; D had a span dropped).
+AGENT = [
+    Answer([span(A, "Maria Okafor", "PER", 0.9), span(A, "Northwind Logistics", "ORG", 0.8)],
+           ["Maria joined Northwind."], 4, 1, [["Business", "Hiring"]], ["Positive"]),
+    Answer([span(B, "Priya Raman", "PER", 0.95), span(B, "Lisbon", "ORG", 0.4), span(B, "Osaka", "LOC", 0.7)],
+           ["Priya flew to Osaka."], 3, 2, [["Travel"]], ["Neutral"]),
+    Answer([span(C, "Vantor", "ORG", 0.6), span(C, "Omar Haddad", "PER", 0.5),
+            span(C, "chief executive", "LOC", 0.3)], ["Omar heads Vantor."], 5, 0, [["Business", "Leadership"]],
+           ["Neutral"]),
+    Answer([span(D, "Grace Liu", "PER", 0.9)], ["Grace expects June."], 2, 3, [["Business"]], ["Neutral"], dropped=1),
+    Answer([span(E, "Jonas Lindqvist", "PER", 0.9), span(E, "Aiko Tanaka", "PER", 0.85)], ["Thanks."], 5, 2,
+           [["Business"]], ["Positive"]),
+]
+#: The annotators' final answers for A-D.
+HUMAN = [
+    Answer([span(A, "Maria Okafor", "PER"), span(A, "Northwind Logistics", "ORG")],   # all kept
+           ["Maria joined Northwind."], 4, 1, [["Business", "Hiring"]], ["Positive"]),
+    Answer([span(B, "Priya Raman", "PER"), span(B, "Lisbon", "LOC"), span(B, "Osaka", "LOC")],  # Lisbon relabelled
+           ["Priya flew to Osaka."], 4, 2, [["Travel"]], ["Neutral"]),
+    Answer([span(C, "Vantor Robotics", "ORG"), span(C, "Omar Haddad", "PER")],  # boundary fixed, LOC removed
+           ["Omar Haddad heads Vantor."], 3, 2, [["Business", "Leadership"]], ["Neutral"]),
+    Answer([span(D, "Grace Liu", "PER"), span(D, "Bergen", "LOC")],  # Bergen was missed
+           ["Grace expects an end by June."], 2, 3, [["Business", "Planning"]], ["Neutral"]),
+]
+
+
+def verified_job(service: Any, label_studio: Any) -> ElementJob:
+    """The job of AGENT's answers on A-E, with HUMAN's annotations in Label Studio (not yet synced)."""
+    job = build_job(service, label_studio, MIXED_CONFIG, [A, B, C, D, E], list(AGENT))
+    for index, answer in enumerate(HUMAN):
+        annotate(label_studio, job, index, answer)
+    return job

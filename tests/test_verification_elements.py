@@ -15,14 +15,9 @@ from click.testing import CliRunner
 
 from ml_backend.cli import main
 from ml_backend.review.elements import levenshtein, match_spans
-from tests.element_support import MIXED_CONFIG, Answer, ElementJob, annotate, build_job, span
+from tests.element_support import AGENT, HUMAN, ElementJob, span, verified_job
 
 Z = 1.959964
-A = "Maria Okafor joined Northwind Logistics last spring."
-B = "Priya Raman flew from Lisbon to Osaka on Monday."
-C = "The board of Vantor Robotics named Omar Haddad chief executive."
-D = "Grace Liu said the project in Bergen would finish by June."
-E = "Jonas Lindqvist thanked Aiko Tanaka for the help."
 
 
 def wilson(correct: int, n: int) -> dict[str, Any]:
@@ -47,38 +42,9 @@ def service(make_service: Any, label_studio: Any) -> Any:
     return make_service(label_studio=label_studio)
 
 
-#: What the agent answered (A-D are verified below, E never is).
-AGENT = [
-    Answer([span(A, "Maria Okafor", "PER", 0.9), span(A, "Northwind Logistics", "ORG", 0.8)],
-           ["Maria joined Northwind."], 4, 1, [["Business", "Hiring"]], ["Positive"]),
-    Answer([span(B, "Priya Raman", "PER", 0.95), span(B, "Lisbon", "ORG", 0.4), span(B, "Osaka", "LOC", 0.7)],
-           ["Priya flew to Osaka."], 3, 2, [["Travel"]], ["Neutral"]),
-    Answer([span(C, "Vantor", "ORG", 0.6), span(C, "Omar Haddad", "PER", 0.5),
-            span(C, "chief executive", "LOC", 0.3)], ["Omar heads Vantor."], 5, 0, [["Business", "Leadership"]],
-           ["Neutral"]),
-    Answer([span(D, "Grace Liu", "PER", 0.9)], ["Grace expects June."], 2, 3, [["Business"]], ["Neutral"], dropped=1),
-    Answer([span(E, "Jonas Lindqvist", "PER", 0.9), span(E, "Aiko Tanaka", "PER", 0.85)], ["Thanks."], 5, 2,
-           [["Business"]], ["Positive"]),
-]
-#: The annotators' final answers.
-HUMAN = [
-    Answer([span(A, "Maria Okafor", "PER"), span(A, "Northwind Logistics", "ORG")],   # all kept
-           ["Maria joined Northwind."], 4, 1, [["Business", "Hiring"]], ["Positive"]),
-    Answer([span(B, "Priya Raman", "PER"), span(B, "Lisbon", "LOC"), span(B, "Osaka", "LOC")],  # Lisbon relabelled
-           ["Priya flew to Osaka."], 4, 2, [["Travel"]], ["Neutral"]),
-    Answer([span(C, "Vantor Robotics", "ORG"), span(C, "Omar Haddad", "PER")],  # boundary fixed, LOC removed
-           ["Omar Haddad heads Vantor."], 3, 2, [["Business", "Leadership"]], ["Neutral"]),
-    Answer([span(D, "Grace Liu", "PER"), span(D, "Bergen", "LOC")],  # Bergen was missed
-           ["Grace expects an end by June."], 2, 3, [["Business", "Planning"]], ["Neutral"]),
-]
-
-
 @pytest.fixture
 def verified(service: Any, label_studio: Any) -> ElementJob:
-    job = build_job(service, label_studio, MIXED_CONFIG, [A, B, C, D, E], AGENT)
-    for index, answer in enumerate(HUMAN):
-        annotate(label_studio, job, index, answer)
-    return job
+    return verified_job(service, label_studio)
 
 
 def test_span_matching_by_hand() -> None:
