@@ -18,8 +18,6 @@ from ml_backend.cli.report import report_command
 from tests.element_support import AGENT, HUMAN, A, B, ElementJob, verified_job
 from tests.test_report import rendered
 
-SPAN_KEYS = ("start", "end", "text", "label")
-
 
 @pytest.fixture
 def service(make_service: Any, label_studio: Any) -> Any:
