@@ -8,12 +8,16 @@ import json
 import uuid
 from collections import Counter
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from ml_backend.cli.demo.command import demo_command
 from ml_backend.cli.demo.dataset import DEMO_TASKS, ENTITY_LABELS, DatasetError, load_sentences
 from ml_backend.cli.demo.label_studio import ensure_project, ensure_tasks, read_back
+from ml_backend.cli.demo.runner import DemoOptions
 from ml_backend.review.controls import review_controls
 from sync.annotations import create_annotation
 from sync.predictions import import_predictions
@@ -86,12 +90,7 @@ def _results(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for span in spans]
 
 
-def test_demo_task_option(tmp_path: Any) -> None:
-    from click.testing import CliRunner
-
-    from ml_backend.cli.demo.command import demo_command
-    from ml_backend.cli.demo.runner import DemoOptions
-
+def test_demo_task_option(tmp_path: Path) -> None:
     assert DemoOptions(data_dir=tmp_path).demo.name == "sentiment"  # the default stays sentiment
     assert DemoOptions(data_dir=tmp_path, task="ner").demo.load == load_sentences
     refused = CliRunner().invoke(demo_command, ["--task", "pos", "--data-dir", str(tmp_path)])
