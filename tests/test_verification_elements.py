@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from ml_backend.cli import main
-from ml_backend.review.elements import levenshtein, match_spans
+from ml_backend.review.elements import levenshtein, match_spans, number_figures, span_figures, text_figures
 from tests.element_support import AGENT, HUMAN, ElementJob, span, verified_job
 
 Z = 1.959964
@@ -59,6 +59,21 @@ def test_span_matching_by_hand() -> None:
     assert [p["text"] for p, _ in twice.corrected] == ["York City"] and [p["text"] for p in twice.rejected] == ["New"]
     assert levenshtein("Omar heads Vantor.", "Omar Haddad heads Vantor.") == 7
     assert levenshtein("kitten", "sitting") == 3 and levenshtein("", "abc") == 3
+
+
+def test_element_figures_without_data_or_scores() -> None:
+    nothing = span_figures([])
+    assert (nothing["labels"], nothing["auroc"], nothing["scored_spans"]) == ({}, None, 0)
+    assert nothing["overall"]["precision"] is None and nothing["overall"]["f1_interval"] is None
+    # spans without a confidence count in precision and recall, not in AUROC
+    text = "Ann met Bob"
+    mixed = span_figures([([span(text, "Ann", "PER"), span(text, "Bob", "PER", 0.4)], [span(text, "Ann", "PER")]),
+                          ([span(text, "Bob", "PER", 0.9)], [span(text, "Bob", "PER")])])
+    assert (mixed["overall"]["predicted"], mixed["overall"]["confirmed"], mixed["scored_spans"]) == (3, 2, 2)
+    assert mixed["auroc"] == 1.0 and mixed["spans"]["rejected"] == 1
+    cleared = number_figures([(3, None), (None, 2), (2, 3)])  # cleared by the annotator; no agent value
+    assert (cleared["verified"], cleared["exact"], cleared["within_one"]) == (2, 0, 1)
+    assert text_figures([])["mean_edit_distance"] is None and text_figures([])["unedited_rate"] is None
 
 
 def test_figures_per_element_match_the_hand_worked_values(service: Any, verified: ElementJob) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import count
 from typing import Any
 
 from ml_backend.review.calibration import Verified, auroc, interval_dict, wilson_interval
@@ -75,6 +76,7 @@ def span_figures(tasks: Iterable[tuple[Sequence[Span], Sequence[Span]]]) -> dict
               "missed": 0}
     per_label: dict[str, dict[str, int]] = {}
     scored: list[Verified] = []
+    numbers = count()  # AUROC's records need distinct ids; a span's is its place in this list
     for predicted, human in tasks:
         match = match_spans(predicted, human)
         for name in ("confirmed", "corrected", "rejected", "missed"):
@@ -88,8 +90,8 @@ def span_figures(tasks: Iterable[tuple[Sequence[Span], Sequence[Span]]]) -> dict
         for span, _ in match.confirmed:
             _tally(per_label, span["label"], "confirmed")
         confirmed_ids = {id(span) for span, _ in match.confirmed}
-        scored += [Verified(len(scored) + index, span.get("confidence"), id(span) in confirmed_ids)
-                   for index, span in enumerate(predicted) if span.get("confidence") is not None]
+        scored += [Verified(next(numbers), span["confidence"], id(span) in confirmed_ids)
+                   for span in predicted if span.get("confidence") is not None]
     overall = {key: sum(tally[key] for tally in per_label.values()) for key in ("predicted", "human", "confirmed")}
     return {
         "spans": counts,
