@@ -179,7 +179,7 @@ HUMAN = [
     Answer([span(B, "Priya Raman", "PER"), span(B, "Lisbon", "LOC"), span(B, "Osaka", "LOC")],  # Lisbon relabelled
            ["Priya flew to Osaka."], 4, 2, [["Travel"]], ["Neutral"]),
     Answer([span(C, "Vantor Robotics", "ORG"), span(C, "Omar Haddad", "PER")],  # boundary fixed, LOC removed
-           ["Omar Haddad heads Vantor."], 3, 2, [["Business", "Leadership"]], ["Neutral"]),
+           ["Omar Haddad heads Vantor."], None, 2, [["Business", "Leadership"]], ["Neutral"]),  # rating cleared
     Answer([span(D, "Grace Liu", "PER"), span(D, "Bergen", "LOC")],  # Bergen was missed
            ["Grace expects an end by June."], 2, 3, [["Business", "Planning"]], ["Neutral"]),
 ]

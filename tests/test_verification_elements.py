@@ -116,7 +116,8 @@ def test_figures_per_element_match_the_hand_worked_values(service: Any, verified
     assert (summary["kind"], summary["verified"], summary["unedited"]) == ("textarea", 4, 2)
     assert summary["unedited_rate"] == 0.5 and summary["unedited_interval"] == wilson(2, 4)
     assert summary["mean_edit_distance"] == pytest.approx(4.25)
-    # rating 4/4, 3->4, 5->3, 2/2: exact 2, within one 3. number 1/1, 2/2, 0->2, 3/3: exact 3, within one 3
+    # rating 4/4, 3->4, 5->cleared (counts as not kept), 2/2: exact 2, within one 3.
+    # number 1/1, 2/2, 0->2, 3/3: exact 3, within one 3
     quality, count = figures["controls"]["quality"], figures["controls"]["count"]
     assert (quality["kind"], quality["exact"], quality["within_one"], quality["verified"]) == ("rating", 2, 3, 4)
     assert quality["exact_interval"] == wilson(2, 4) and quality["within_one_interval"] == wilson(3, 4)
@@ -140,6 +141,8 @@ def test_verdict_rows_keep_the_annotators_answer(service: Any, verified: Element
     assert (rows[(b, "count")].verdict, rows[(b, "count")].human_value) == ("confirmed", 2)
     assert (rows[(d, "topic")].human_labels, rows[(d, "topic")].human_value) == (["Business", "Planning"],
                                                                                  [["Business", "Planning"]])
+    c = verified.tasks[2]
+    assert (rows[(c, "quality")].verdict, rows[(c, "quality")].human_labels) == ("corrected", [])
     assert (rows[(b, "sentiment")].verdict, rows[(b, "sentiment")].human_value) == ("confirmed", None)
 
 

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ml_backend.review.lookup import job_and_agent
-from ml_backend.review.regions import META_KEYS, agent_value
+from ml_backend.review.regions import META_KEYS, agent_value, empty
 from ml_backend.review.verdicts import TaskVerdict, control_kinds, task_verdicts
 from ml_backend.runtime import Runtime
 from ml_backend.store import ItemRecord
@@ -84,9 +84,9 @@ def _values(kinds: dict[str, str], item: ItemRecord, verdict: TaskVerdict | None
         if source == "llm":
             value = agent_value(item, control, kind)
         else:
-            value = (verdict.human_values if verdict else {}).get(control)
+            value = (verdict.human_values if verdict else {}).get(control, empty(kind))
             if kind == "labels":
-                value = [{**span, "confidence": None} for span in value or []]
+                value = [{**span, "confidence": None} for span in value]
         values[META_KEYS[kind]][control] = value
     return values
 

@@ -10,7 +10,7 @@ from typing import Any
 from ml_backend.review import accuracy, elements
 from ml_backend.review.audits import audits as job_audits
 from ml_backend.review.lookup import job_and_agent
-from ml_backend.review.regions import agent_value
+from ml_backend.review.regions import agent_value, empty
 from ml_backend.review.verdicts import TaskVerdict, control_kinds, task_verdicts
 from ml_backend.runtime import Runtime
 from ml_backend.store import ItemRecord
@@ -85,7 +85,8 @@ def _control(kind: str, pairs: list[tuple[Any, Any]], job_spans: Counter[str] | 
 
 def _add_pairs(pairs: dict[str, list[tuple[Any, Any]]], kinds: dict[str, str], item: ItemRecord,
                verdict: TaskVerdict) -> None:
-    """(agent's answer, annotator's answer) of each element-verified control of a verified task."""
+    """(agent's answer, annotator's answer) of each element-verified control of a verified task (a
+    rating or number the annotator cleared is stored as no value: it counts as not kept)."""
     for name, kind in kinds.items():
-        if name in verdict.human_values:
-            pairs[name].append((agent_value(item, name, kind), verdict.human_values[name]))
+        if name in verdict.human_labels:
+            pairs[name].append((agent_value(item, name, kind), verdict.human_values.get(name, empty(kind))))

@@ -68,11 +68,6 @@ def control_kinds(agent: AgentRecord) -> dict[str, str]:
     return {control.name: control.kind for control in review_controls(agent.label_config)}
 
 
-def controls_of(agent: AgentRecord) -> list[str]:
-    """The control names the agent answers, in config order."""
-    return list(control_kinds(agent))
-
-
 def sync_task(store: Store, item: ItemRecord, kinds: dict[str, str], task: dict[str, Any],
               emails: dict[int, str]) -> SyncCounts:
     """Record the verdicts of a task's live annotations for the item's job; drop the others.
