@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from ml_backend.cli import main
 from ml_backend.review.elements import levenshtein, match_spans, number_figures, span_figures, text_figures
+from ml_backend.review.regions import as_labels, human_values
 from tests.element_support import AGENT, HUMAN, ElementJob, span, verified_job
 
 Z = 1.959964
@@ -59,6 +60,27 @@ def test_span_matching_by_hand() -> None:
     assert [p["text"] for p, _ in twice.corrected] == ["York City"] and [p["text"] for p in twice.rejected] == ["New"]
     assert levenshtein("Omar heads Vantor.", "Omar Haddad heads Vantor.") == 7
     assert levenshtein("kitten", "sitting") == 3 and levenshtein("", "abc") == 3
+
+
+def test_an_annotation_is_read_per_control_kind() -> None:
+    kinds = {"ner": "labels", "note": "textarea", "stars": "rating", "topic": "taxonomy", "mood": "choices"}
+    result = [
+        {"from_name": "ner", "type": "labels", "value": {"start": 8, "end": 11, "text": "Bob", "labels": ["PER"]}},
+        {"from_name": "ner", "type": "hypertextlabels",  # a HyperText region: character offsets in globalOffsets
+         "value": {"start": "/p[1]/text()[1]", "end": "/p[1]/text()[1]", "globalOffsets": {"start": 0, "end": 3},
+                   "text": "Ann", "hypertextlabels": ["PER", "ORG"]}},
+        {"from_name": "note", "type": "textarea", "value": {"text": ["one", "two"]}},
+        {"from_name": "stars", "type": "rating", "value": {"rating": True}},  # not a number: no rating
+        {"from_name": "topic", "type": "taxonomy", "value": {"taxonomy": [["A", "B"], "junk"]}},
+        {"from_name": "mood", "type": "labels", "value": {"choices": ["x"]}},  # wrong type for the control
+        {"from_name": "other", "type": "choices", "value": {"choices": ["y"]}},
+    ]
+    read = human_values(result, kinds)
+    assert read == {"ner": [{"start": 0, "end": 3, "text": "Ann", "label": "ORG"},
+                            {"start": 0, "end": 3, "text": "Ann", "label": "PER"},
+                            {"start": 8, "end": 11, "text": "Bob", "label": "PER"}],
+                    "note": ["one", "two"], "stars": None, "topic": [["A", "B"]], "mood": []}
+    assert as_labels("labels", read["ner"]) == ["ORG", "PER"] and as_labels("taxonomy", read["topic"]) == ["A", "B"]
 
 
 def test_element_figures_without_data_or_scores() -> None:
