@@ -78,8 +78,12 @@ def test_the_old_store_is_upgraded_in_place_with_its_data(opened: tuple[Store, d
     assert before["revision"] is None
     after = _raw(old_store_url)
     assert after["revision"] == migrate.head()
-    for table in ("agents", "activations", "items", "chunks", "cache", "verifications"):
+    for table in ("agents", "activations", "items", "chunks", "cache"):
         assert after["rows"][table] == before["rows"][table], table
+    # 0004 adds the annotator's whole answer to verdicts: NULL on the old rows, which keep the rest
+    assert [{key: value for key, value in row.items() if key != "human_value"}
+            for row in after["rows"]["verifications"]] == before["rows"]["verifications"]
+    assert {row["human_value"] for row in after["rows"]["verifications"]} == {None}
     new_columns = ("summary", "planned", "project_model_version_set", "span_not_found")
     assert [{key: value for key, value in row.items() if key not in new_columns} for row in after["rows"]["jobs"]] == [
         {key: value for key, value in row.items() if key != "summary"} for row in before["rows"]["jobs"]]

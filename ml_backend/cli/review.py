@@ -124,7 +124,8 @@ def _failed_note(count: int) -> str:
 @click.option("--target", type=PROBABILITY, default=0.95, show_default=True, help="Target accuracy.")
 @json_option
 def show_command(job: str, target: float, as_json: bool) -> None:
-    """Accuracy on verified tasks, by confidence band, AUROC, ECE, threshold and audit estimate."""
+    """Accuracy on verified tasks, by confidence band, AUROC, ECE, threshold and audit estimate; for
+    span controls precision, recall and F1 per label, for text, ratings and numbers their rates."""
     emit(client().verification(job, target), as_json, _show_figures)
 
 
@@ -151,6 +152,8 @@ def _show_figures(data: dict[str, Any]) -> None:
     _show_recommendation(data["recommendation"])
     _show_audit(data)
     _show_effort(data.get("effort"), data["target"])
+    for name, figures in (data.get("controls") or {}).items():
+        _show_control(name, figures)
 
 
 def _show_effort(effort: dict[str, Any] | None, target: float) -> None:
@@ -178,6 +181,35 @@ def _calibration(calibration: dict[str, Any] | None) -> str:
     return (f"ECE {_number(calibration['ece_before'])} -> {_number(calibration['ece_after'])} "
             f"({calibration['method']}, cross-validated on {calibration['n']} verified items; "
             "lsagent jobs rescore writes it to Label Studio)")
+
+
+def _show_control(name: str, figures: dict[str, Any]) -> None:
+    """A control verified element by element: spans per label, or the text and number rates."""
+    kind = figures["kind"]
+    if kind == "labels":
+        table = _table(f"spans of {name}: verified tasks", "label", "agent", "annotator", "confirmed",
+                       "precision (95% interval)", "recall (95% interval)", "F1 (interval)")
+        for label, scores in [*figures["labels"].items(), ("all labels", figures["overall"])]:
+            table.add_row(label, str(scores["predicted"]), str(scores["human"]), str(scores["confirmed"]),
+                          _rate(scores["precision"], scores["precision_interval"]),
+                          _rate(scores["recall"], scores["recall_interval"]),
+                          _rate(scores["f1"], scores["f1_interval"]))
+        counts = figures["spans"]
+        table.caption = (f"{counts['confirmed']} confirmed, {counts['corrected']} corrected, {counts['rejected']} "
+                         f"rejected, {counts['missed']} missed; span confidence AUROC {_number(figures['auroc'])}")
+        console.print(table)
+        return
+    shares = {"textarea": ("unedited",), "rating": ("exact", "within_one"), "number": ("exact", "within_one"),
+              "taxonomy": ("exact",)}[kind]
+    parts = [f"{share.replace('_', ' ')} {figures[share]}/{figures['verified']} "
+             f"{_rate(figures[share + '_rate'], figures[share + '_interval'])}" for share in shares]
+    if kind == "textarea":
+        parts.append(f"mean edit distance {_number(figures['mean_edit_distance'])}")
+    console.print(f"[bold]{name}[/bold] ({kind}): {'; '.join(parts)}", highlight=False)
+
+
+def _rate(value: float | None, interval: dict[str, float] | None) -> str:
+    return "-" if value is None else f"{value:.4f} {_interval(interval)}"
 
 
 def _bands(bands: list[dict[str, Any]]) -> Table:

@@ -8,15 +8,17 @@ calibration map) does not import the runtime the recording needs.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from ml_backend.store import VerificationRecord
 
 
 @dataclass(frozen=True)
 class TaskVerdict:
-    """The latest annotation's verdict on a task: per control, what the human chose."""
+    """The latest annotation's verdict on a task: per control, what the human chose (label values;
+    ``human_values``: the whole answer of the controls verified element by element)."""
 
     task_id: int
     annotation_id: int
@@ -24,6 +26,7 @@ class TaskVerdict:
     human_labels: dict[str, list[str]]
     annotator: str
     annotated_at: datetime | None
+    human_values: dict[str, Any] = field(default_factory=dict)
 
 
 def task_verdicts(rows: Iterable[VerificationRecord]) -> dict[int, TaskVerdict]:
@@ -42,6 +45,7 @@ def task_verdicts(rows: Iterable[VerificationRecord]) -> dict[int, TaskVerdict]:
             annotation_id=annotation_id,
             correct=all(row.verdict == "confirmed" for row in group),
             human_labels={row.control: list(row.human_labels) for row in group},
+            human_values={row.control: row.human_value for row in group if row.human_value is not None},
             annotator=group[0].annotator,
             annotated_at=when,
         )

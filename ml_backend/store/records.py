@@ -119,6 +119,7 @@ class VerificationRecord:
     annotator: str
     annotated_at: datetime | None
     recorded_at: datetime
+    human_value: Any = None
 
 
 @dataclass(frozen=True)

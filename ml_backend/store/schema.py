@@ -260,3 +260,5 @@ class Verification(Base):
     annotator: Mapped[str] = mapped_column(SafeString(320))
     annotated_at: Mapped[datetime | None]
     recorded_at: Mapped[datetime]
+    #: The annotator's whole answer for spans, text, numbers and taxonomies (ml_backend.review.regions).
+    human_value: Mapped[Any] = mapped_column(JSONType, nullable=True)

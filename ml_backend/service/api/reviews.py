@@ -217,5 +217,9 @@ OPENAPI_SCHEMAS: dict[str, Schema] = {
                         "available, n, method, ece_before, ece_after (cross-validated), reliability_before/after; "
                         "or available false and the reason"},
         "effort": {"type": "object", "description": "{strategy: tasks humans must verify for the final dataset "
-                   "to reach the target (failed tasks included), share, 95% bootstrap interval; or the reason}"}}},
+                   "to reach the target (failed tasks included), share, 95% bootstrap interval; or the reason}"},
+        "controls": {"type": "object", "description": "per control other than Choices, its figures element by "
+                     "element: spans (precision, recall, F1 per label, AUROC), text, numbers, taxonomy paths",
+                     "additionalProperties": {"type": "object", "required": ["kind"], "properties": {
+                         "kind": {"enum": ["labels", "textarea", "rating", "number", "taxonomy"]}}}}}},
 }
