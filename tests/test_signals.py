@@ -99,6 +99,29 @@ def test_the_default_confidence_keeps_agent_ids_and_another_makes_a_new_agent() 
     assert ModelConfig(model="m", confidence="self_verify").identity()["confidence"] == "self_verify"
 
 
+SPANS_AND_TEXT = (
+    '<View><Text name="text" value="$text"/><Labels name="entities" toName="text"><Label value="PER"/></Labels>'
+    '<TextArea name="summary" toName="text"/></View>'
+)
+
+
+def test_signals_that_compare_label_choices_are_refused_for_other_controls() -> None:
+    with pytest.raises(agents.AgentValidationError, match="confidence: confidence 'margin' .* labels, textarea"):
+        agents.draft(name="ner", project=1, label_config=SPANS_AND_TEXT,
+                     config=ModelConfig(model="m", confidence="margin"))
+    assert agents.draft(name="ner", project=1, label_config=SPANS_AND_TEXT, config=ModelConfig(model="m")).spec
+
+
+def test_a_config_without_choices_has_no_margin_and_no_consistency() -> None:
+    """The job that crashed on every task: margin read a free-text control as if it had labels."""
+    spec = parse_label_config(SPANS_AND_TEXT)
+    content = '{"entities":[{"text":"Ann","label":"PER"}],"summary":"Ann is here."}'
+    answer = score_answer(spec, content, None, [content, content], {"text": "Ann is here."})
+    assert answer.error is None and answer.spans["entities"][0]["start"] == 0
+    found = signals.read_signals(spec, answer, {"content": content, "samples": [content, content]})
+    assert found["margin"] is None and found["consistency"] is None and found["label"] == answer.score
+
+
 def test_an_unreadable_signal_falls_back_to_the_label_probability_and_says_why() -> None:
     answer = score_answer(SPEC, '{"sentiment":"Positive"}', None, ['{"sentiment":"Positive"}'] * 2)
     found = {"label": answer.score, "self_verify": None, "self_verify_error": "api_error (status 500)"}

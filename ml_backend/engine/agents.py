@@ -155,6 +155,11 @@ def draft(
         spec = parse_label_config(label_config)
     except LabelConfigError as exc:
         raise AgentValidationError("label_config", str(exc)) from None
+    if config.confidence != "label" and any(control.kind != "choices" for control in spec.controls):
+        others = ", ".join(sorted({control.kind for control in spec.controls if control.kind != "choices"}))
+        raise AgentValidationError(
+            "confidence", f"confidence {config.confidence!r} compares label choices and needs a config of Choices "
+            f"controls only; this one also has {others}: use confidence 'label' (each element's own probability)")
     try:
         template = prompts.build_template(spec, instructions=instructions, source=template_source)
     except prompts.PromptTemplateError as exc:

@@ -66,8 +66,9 @@ def needs_samples(confidence: str) -> bool:
 
 def margin(spec: LabelSpec, answer: Answer, content: str | None, logprobs: Sequence[Mapping[str, Any]] | None,
            samples: Sequence[str | None] | None) -> float | None:
-    """The smallest margin between a chosen label and its best rival, over controls (see above)."""
-    if answer.error is not None:
+    """The smallest margin between a chosen label and its best rival, over controls (see above).
+    Only Choices controls have rivals to compare; a config with other controls has no margin."""
+    if answer.error is not None or not _choices_only(spec):
         return None
     if answer.method == "logprobs" and logprobs:
         return _margin_from_logprobs(spec, answer, content or "", logprobs)
@@ -78,10 +79,14 @@ def margin(spec: LabelSpec, answer: Answer, content: str | None, logprobs: Seque
 
 def consistency(spec: LabelSpec, answer: Answer, samples: Sequence[str | None] | None) -> float | None:
     """The weakest control's share of sampled answers agreeing with the chosen labels."""
-    if answer.error is not None or not samples:
+    if answer.error is not None or not samples or not _choices_only(spec):
         return None
     shares = self_consistency(_read_samples(spec, samples), answer.labels)
     return control_confidence({name: control_confidence(values) for name, values in shares.items()})
+
+
+def _choices_only(spec: LabelSpec) -> bool:
+    return all(control.kind == "choices" for control in spec.controls)
 
 
 def read_signals(spec: LabelSpec, answer: Answer, response: Mapping[str, Any]) -> dict[str, Any]:
