@@ -207,6 +207,35 @@ def test_a_job_interrupted_midway_is_said_to_resume_and_does(clone: Path, tmp_pa
     assert "resumes" not in again.output
 
 
+@pytest.mark.integration  # starts servers or several processes: too slow for the fast tier
+def test_the_ner_demo_places_spans_end_to_end(clone: Path, tmp_path: Path, demos: list[Demo]) -> None:
+    """``lsagent demo --task ner``: 300 sentences labelled through the real Label Studio, each with
+    one prediction of span regions that cut their own text out of the task, and the read-back
+    compared with the gold spans."""
+    data_dir, ports = tmp_path / "demo-data", (free_port(), free_port())
+    run = Demo(clone, data_dir, ports, "--task", "ner")
+    demos.append(run)
+    run.wait_for("Ready.", READY_TIMEOUT_S)
+    state = json.loads((data_dir / "demo.json").read_text())
+    said = " ".join(run.output.split())
+    assert "Label Studio holds 300 prediction(s)" in said and "(one per task)" in said
+    agreement = said.split("agreement with the dataset's gold answers: ")[1].split("/")[0]
+    assert 0 < int(agreement) < 300  # the simulator slips on boundaries, labels and names
+    client = connect(state["label_studio_url"], runner.ACCOUNT.token)
+    texts = {task["id"]: task["data"]["text"] for page in iter_task_pages(client, state["project"],
+                                                                           fields=("id", "data")) for task in page}
+    predictions = predictions_by_version(client, state["project"], state["model_version"])
+    assert sorted(predictions) == sorted(texts)
+    regions = [(task, region) for task, found in predictions.items() for region in found[0]["result"]]
+    assert len(regions) >= 300 and {region["type"] for _, region in regions} == {"labels"}
+    for task, region in regions:
+        value = region["value"]
+        assert texts[task][value["start"]:value["end"]] == value["text"], (task, value)
+        assert value["labels"][0] in ("PER", "ORG", "LOC") and 0.0 <= region["score"] <= 1.0
+    run.process.send_signal(signal.SIGINT)
+    assert run.finish() == 0, run.output
+
+
 def check_label_studio(state: dict[str, Any], restart: tuple[Path, int] | None = None) -> dict[int, float]:
     """What Label Studio holds: the tasks with their gold out of the model's sight, one prediction
     of the agent per task, the two views with the right tasks, the service as ML backend.
