@@ -44,7 +44,9 @@ def test_a_job_keeps_its_concurrency_in_flight_and_ends_with_its_last_answer(ser
     assert returned - flight["last_at"] < 2.0, "the job ended, and wait returned, within 2 s of the last answer"
     reported = job["summary"]["in_flight"]
     assert reported["peak"] == concurrency
-    assert abs(reported["mean"] - flight["mean"]) < 0.5, (reported, flight)
+    # the job's own view: its calls' durations also hold the client's side of each exchange
+    assert flight["mean"] - 0.2 <= reported["mean"] <= concurrency and reported["mean"] >= 0.9 * concurrency, (
+        reported, flight)
     assert abs(reported["last_answer_at"] - flight["last_at"]) < 0.5
 
 

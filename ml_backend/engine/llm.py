@@ -226,11 +226,12 @@ class LLMClient:
     def _create(self, request: dict[str, Any], tokens: int, policy: RetryPolicy, n: int,
                 retryable: Callable[[BaseException], bool] = is_retryable) -> Completion:
         try:
-            (response, latency, queued, sent_at), used = self._with_retries(
-                lambda: self._client.chat.completions.create(**request), tokens, 0, policy, retryable)
+            (raw, latency, queued, sent_at), used = self._with_retries(
+                lambda: self._client.chat.completions.with_raw_response.create(**request), tokens, 0, policy,
+                retryable)
         except _Failed as failed:
             raise self._classify(failed.error, failed.attempts) from None
-        return _completion(response, latency, used, n, queued, sent_at)
+        return _completion(raw.parse(), latency, used, n, queued, sent_at)  # parsed with the slot free
 
     def _one_by_one(self, messages: list[Message], response_format: dict[str, Any] | None, n: int, prompt: int,
                     temperature: float | None) -> Completion:
