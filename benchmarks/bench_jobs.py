@@ -136,6 +136,7 @@ class Bench:
         tasks = min(self.args.tasks, max(self.args.min_tasks, math.ceil(bound * self.args.cell_s)))
         rpm = math.ceil(bound * 60 * 1.5)
         sim_call(self.sim_url, "POST", "/_sim/config", {"latency_ms": latency_ms, "rpm": rpm})
+        sim_call(self.sim_url, "POST", "/_sim/reset", {})  # the last cell's calls leave the rpm window
         tag = f"lsagent-bench-{uuid.uuid4().hex[:8]}"
         with ExitStack() as stack:
             database = stack.enter_context(postgres(tag)) if workers else f"sqlite:///{self.root / tag}.sqlite3"
