@@ -21,8 +21,9 @@ bound ``processes x concurrency / latency``:
 A cell runs ``min(--tasks, max(--min-tasks, bound x --cell-s))`` tasks, so that slow cells (4
 calls at 1 s: 4 tasks/s) do not take the grid's whole time. ``rq2kill`` SIGKILLs one of two
 workers when 40% of the tasks are recorded (its chunks are taken over once their lease,
-``LSAGENT_LEASE_S``, 15 s, runs out). Before the grid, Label Studio's own rate of importing
-predictions is measured: above it, Label Studio, not the LLM, bounds the end-to-end rate.
+``LSAGENT_LEASE_S``, 15 s, runs out). Before each cell, Label Studio's own rate of importing
+predictions is measured (500 in one request, as a job writes them): where the bound is above it,
+Label Studio, not the LLM, bounds the end-to-end rate and the tail ("LS" in the last column).
 Needs Redis on 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432 (LSAGENT_BENCH_REDIS and
 LSAGENT_BENCH_POSTGRES override them) and Label Studio's virtualenv (LSAGENT_LS_VENV).
 """
@@ -42,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import redis
 from bench_support import (
     BIN,
     LS_TOKEN,
@@ -98,6 +100,7 @@ class Cell:
     service_rss_mb: float
     worker_rss_mb: list[float]
     load: float
+    import_rate: float
     takeover_s: float | None = None
 
 
@@ -107,6 +110,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace, root: Path, ls_url: str, sim_url: str) -> None:
         self.args, self.root, self.ls_url, self.sim_url = args, root, ls_url, sim_url
         self.projects: dict[int, int] = {}
+        self.scratch: tuple[int, list[int]] | None = None
 
     def project(self, tasks: int) -> int:
         """One project per task count, shared by the cells (each writes its own model_version)."""
@@ -117,15 +121,20 @@ class Bench:
             self.projects[tasks] = project
         return self.projects[tasks]
 
-    def prediction_import_rate(self, count: int = 1000) -> float:
-        """Predictions per second Label Studio imports, in batches as a job writes them."""
+    def prediction_import_rate(self, count: int = 500) -> float:
+        """Predictions per second Label Studio imports now (one bulk request, as a job writes them),
+        into a scratch project under a new model_version each time."""
         client = connect(self.ls_url, LS_TOKEN)
-        project = create_project(client, "bench import rate", CONFIG)
-        import_tasks(client, project, [{"text": f"rate {i}"} for i in range(count)])
-        ids = [task["id"] for page in iter_task_pages(client, project, fields=("id",)) for task in page]
+        if self.scratch is None:
+            project = create_project(client, "bench import rate", CONFIG)
+            import_tasks(client, project, [{"text": f"rate {i}"} for i in range(count)])
+            self.scratch = (project, [task["id"] for page in iter_task_pages(client, project, fields=("id",))
+                                      for task in page])
+        project, ids = self.scratch
         result = [{"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": ["Positive"]}}]
+        version = uuid.uuid4().hex[:8]
         started = time.monotonic()
-        import_predictions(client, project, [{"task": task, "result": result, "score": 0.9, "model_version": "rate"}
+        import_predictions(client, project, [{"task": task, "result": result, "score": 0.9, "model_version": version}
                                              for task in ids])
         return len(ids) / (time.monotonic() - started)
 
@@ -153,7 +162,8 @@ class Bench:
             project = self.project(tasks)
             agent = client.create_agent(project, "bench", "sim-small", max_concurrency=concurrency,
                                         requests_per_minute=rpm, timeout=60.0, seed=number)
-            time.sleep(2 if workers else 0.5)  # let the workers finish starting
+            wait_for_workers(tag, workers)
+            import_rate = self.prediction_import_rate()
             sim_call(self.sim_url, "POST", "/_sim/reset", {})
             pids = [pid for process in [service, *pool] for pid in family(process.pid)]
             cpu_before, load = cpu_s(pids), load_average()
@@ -173,7 +183,7 @@ class Bench:
                 status_429=stats["by_status"].get("429", 0),
                 service_rss_mb=max(peak_rss_mb(pid) for pid in family(service.pid)),
                 worker_rss_mb=[peak_rss_mb(worker.pid) for worker in pool], load=load,
-                takeover_s=takeover_s(database, job["id"], killed_at) if killed_at else None)
+                import_rate=import_rate, takeover_s=takeover_s(database, job["id"], killed_at) if killed_at else None)
 
     def _env(self, database: str, tag: str, workers: int) -> dict[str, str]:
         env = {**os.environ, "DATABASE_URL": database, "LABEL_STUDIO_URL": self.ls_url,
@@ -195,8 +205,7 @@ def main() -> None:
         ls_url = stack.enter_context(label_studio(root))
         sim_url = stack.enter_context(simulator(args.latency_ms[0], 0))
         bench = Bench(args, root, ls_url, sim_url)
-        rate = bench.prediction_import_rate()
-        print(f"Label Studio {ls_url} imports {rate:.0f} predictions/s; simulator {sim_url}", flush=True)
+        print(f"Label Studio {ls_url}; simulator {sim_url}\n{HEADER}", flush=True)
         cells = []
         number = 0
         for concurrency in args.concurrency:
@@ -204,9 +213,9 @@ def main() -> None:
                 for run in args.runs:
                     number += 1
                     cell = bench.cell(run, concurrency, latency, number)
-                    print(line(cell, rate), flush=True)
+                    print(line(cell), flush=True)
                     cells.append(cell)
-    report(cells, args, rate)
+    report(cells, args)
 
 
 def parse_args() -> argparse.Namespace:
@@ -251,6 +260,19 @@ def follow(client: Client, job_id: str, victim: subprocess.Popen[bytes] | None, 
     return job, killed[0] if killed else None
 
 
+def wait_for_workers(queue: str, count: int, timeout: float = 180.0) -> None:
+    """Until ``count`` workers listen on the queue (a loaded machine starts them slowly)."""
+    from rq import Queue, Worker
+
+    connection = redis.Redis.from_url(REDIS_URL)
+    deadline = time.monotonic() + timeout
+    while count and Worker.count(connection=connection, queue=Queue(queue, connection=connection)) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{count} workers did not start on queue {queue} in {timeout:g} s")
+        time.sleep(0.2)
+    connection.close()
+
+
 def takeover_s(database: str, job_id: str, killed_at: float) -> float:
     """From the kill to the first claim of a chunk the killed worker held (claimed again)."""
     store = Store(database)
@@ -264,25 +286,26 @@ def takeover_s(database: str, job_id: str, killed_at: float) -> float:
 
 HEADER = (f"{'run':<14}{'conc':>5}{'ms':>6}{'tasks':>6}{'bound/s':>9}{'annot./s':>9}{'ratio':>6}{'e2e/s':>8}"
           f"{'ratio':>6}{'tail s':>7}{'peak':>5}{'mean':>7}{'CPU ms':>7}{'429':>4}{'load':>5}"
-          "  RSS MiB (service; workers)")
+          f"{'LS/s':>6}  RSS MiB (service; workers)")
 
 
-def line(cell: Cell, import_rate: float) -> str:
+def line(cell: Cell) -> str:
     workers = ", ".join(f"{mb:.0f}" for mb in cell.worker_rss_mb) or "-"
-    limit = "  LS-bound" if cell.bound > import_rate else ""
+    limit = "  LS" if cell.bound > cell.import_rate else ""
     return (f"{cell.run:<14}{cell.concurrency:>5}{cell.latency_ms:>6.0f}{cell.tasks:>6}{cell.bound:>9.1f}"
             f"{cell.annotation_rate:>9.1f}{cell.annotation_rate / cell.bound:>6.2f}{cell.end_to_end_rate:>8.1f}"
             f"{cell.end_to_end_rate / cell.bound:>6.2f}{cell.tail_s:>7.2f}{cell.peak_in_flight:>5}"
             f"{cell.mean_in_flight:>7.1f}{cell.cpu_ms_per_task:>7.1f}{cell.status_429:>4}{cell.load:>5.1f}"
+            f"{cell.import_rate:>6.0f}"
             f"  {cell.service_rss_mb:.0f}; {workers}{limit}")
 
 
-def report(cells: list[Cell], args: argparse.Namespace, import_rate: float) -> None:
-    print(f"\nchunks of {args.chunk_size}; rpm limit 1.5 x the bound; Label Studio imports {import_rate:.0f} "
-          "predictions/s (LS-bound: the bound is above it)")
+def report(cells: list[Cell], args: argparse.Namespace) -> None:
+    print(f"\nchunks of {args.chunk_size}; rpm limit 1.5 x the bound; LS/s: Label Studio's prediction imports "
+          "per second before the cell (LS: the bound is above it); load: the 1-minute load average at the start")
     print(HEADER)
     for cell in cells:
-        print(line(cell, import_rate))
+        print(line(cell))
         if cell.takeover_s is not None:
             print(f"  the killed worker's chunks were taken over {cell.takeover_s:.1f} s after the kill")
 
