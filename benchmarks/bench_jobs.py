@@ -149,7 +149,8 @@ class Bench:
         tag = f"lsagent-bench-{uuid.uuid4().hex[:8]}"
         with ExitStack() as stack:
             database = stack.enter_context(postgres(tag)) if workers else f"sqlite:///{self.root / tag}.sqlite3"
-            env = self._env(database, tag, workers)
+            chunk = min(self.args.chunk_size, max(10, tasks // (processes * 4)))  # a few chunks per process
+            env = self._env(database, tag, workers, chunk)
             if workers:
                 stack.callback(clean_redis, tag)
             service = stack.enter_context(process_group([str(BIN / "lsagent"), "serve", "--workers", "1"], env,
@@ -185,11 +186,11 @@ class Bench:
                 worker_rss_mb=[peak_rss_mb(worker.pid) for worker in pool], load=load,
                 import_rate=import_rate, takeover_s=takeover_s(database, job["id"], killed_at) if killed_at else None)
 
-    def _env(self, database: str, tag: str, workers: int) -> dict[str, str]:
+    def _env(self, database: str, tag: str, workers: int, chunk: int) -> dict[str, str]:
         env = {**os.environ, "DATABASE_URL": database, "LABEL_STUDIO_URL": self.ls_url,
                "LABEL_STUDIO_API_KEY": LS_TOKEN, "OPENAI_BASE_URL": self.sim_url, "OPENAI_API_KEY": SIM_KEY,
                "LSAGENT_DATA_DIR": str(self.root / tag), "LSAGENT_QUEUE": tag, "LSAGENT_KEY_PREFIX": tag,
-               "LSAGENT_CHUNK_SIZE": str(self.args.chunk_size), "LOG_LEVEL": self.args.log_level,
+               "LSAGENT_CHUNK_SIZE": str(chunk), "LOG_LEVEL": self.args.log_level,
                "PORT": str(server.free_port())}
         env.pop("REDIS_URL", None)
         if workers:
@@ -226,7 +227,8 @@ def parse_args() -> argparse.Namespace:
                         help="a cell runs about this many seconds at its bound (within the two task counts)")
     parser.add_argument("--latency-ms", default="50,200,1000", help="comma-separated simulator latencies")
     parser.add_argument("--concurrency", default="4,8,32,128", help="comma-separated max_concurrency (per process)")
-    parser.add_argument("--chunk-size", type=int, default=100)
+    parser.add_argument("--chunk-size", type=int, default=100,
+                        help="tasks per chunk, at most (a small cell gets at least 4 chunks per process)")
     parser.add_argument("--runs", default="embedded,rq4", help=f"comma-separated, of {', '.join(RUNS)}")
     parser.add_argument("--keep", type=Path, help="keep the logs and the SQLite databases in this directory")
     parser.add_argument("--log-level", default="WARNING", help="LOG_LEVEL of the service and the workers")
@@ -301,8 +303,9 @@ def line(cell: Cell) -> str:
 
 
 def report(cells: list[Cell], args: argparse.Namespace) -> None:
-    print(f"\nchunks of {args.chunk_size}; rpm limit 1.5 x the bound; LS/s: Label Studio's prediction imports "
-          "per second before the cell (LS: the bound is above it); load: the 1-minute load average at the start")
+    print(f"\nchunks of up to {args.chunk_size} (4 or more per process); rpm limit 1.5 x the bound; LS/s: "
+          "Label Studio's prediction imports per second before the cell (LS: the bound is above it); load: the "
+          "1-minute load average at the start")
     print(HEADER)
     for cell in cells:
         print(line(cell))
