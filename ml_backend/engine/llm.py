@@ -229,9 +229,12 @@ class LLMClient:
             (raw, latency, queued, sent_at), used = self._with_retries(
                 lambda: self._client.chat.completions.with_raw_response.create(**request), tokens, 0, policy,
                 retryable)
+            response = raw.parse()  # with the slot free for the next call
         except _Failed as failed:
             raise self._classify(failed.error, failed.attempts) from None
-        return _completion(raw.parse(), latency, used, n, queued, sent_at)  # parsed with the slot free
+        except openai.APIError as error:  # an answer that is not a completion, as `create` would raise it
+            raise self._classify(error, used) from None
+        return _completion(response, latency, used, n, queued, sent_at)
 
     def _one_by_one(self, messages: list[Message], response_format: dict[str, Any] | None, n: int, prompt: int,
                     temperature: float | None) -> Completion:
