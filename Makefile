@@ -35,6 +35,7 @@ bench: setup
 	.venv/bin/python benchmarks/bench_cli.py
 	.venv/bin/python benchmarks/bench_predict.py
 	.venv/bin/python benchmarks/bench_jobs.py
+	.venv/bin/python benchmarks/bench_review.py
 
 # The README's pictures: the demo's review view and labeling view, rendered in headless Chromium.
 screenshots: setup

@@ -196,11 +196,17 @@ class Client:
 
     def create_review(self, job: str, kind: str, **options: Any) -> Record:
         """A review view in Label Studio's Data Manager (the same review again updates its view).
-        kind: threshold | lowest | label | keyword | errors | disagree | audit; options:
-        threshold, lowest, label, keyword, other_job, audit, seed, title."""
+        kind: threshold | lowest | label | keyword | errors | disagree | audit | diverse | budget; options:
+        threshold, lowest, label, keyword, other_job, audit, seed, title, diverse, budget."""
         body = {"job": job, "kind": kind}
         body.update({key: value for key, value in options.items() if value is not None})
         return Record(self._request("POST", "/api/reviews", json=body))
+
+    def rescore_job(self, job: str, method: str | None = None) -> Record:
+        """Rewrite the job's prediction scores in Label Studio with the agent's calibrated
+        confidence (method: auto | isotonic | platt); the raw confidence stays in the store."""
+        body = {"method": method} if method else {}
+        return Record(self._request("POST", f"/api/jobs/{job}/rescore", json=body))
 
     def repair_reviews(self, project: int) -> Record:
         """Rewrite the service's views of a project that Label Studio's web app cannot load."""

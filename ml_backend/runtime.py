@@ -75,8 +75,11 @@ class Runtime:
             annotator = self._annotators.get(record.id)
         if annotator is not None:
             return annotator
+        from ml_backend.review.combined import StoreCombiner  # review builds on the runtime
+
         agent = Agent.from_record(record)
-        annotator = Annotator(agent, self.llm_client(agent.config, agent.id), self.store)
+        combiner = StoreCombiner(self.store, agent.id, agent.project) if agent.config.confidence == "combined" else None
+        annotator = Annotator(agent, self.llm_client(agent.config, agent.id), self.store, combiner)
         with self._lock:
             return self._annotators.setdefault(record.id, annotator)
 

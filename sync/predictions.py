@@ -140,3 +140,12 @@ def predictions_by_version(
 def delete_prediction(client: LabelStudio, prediction_id: int) -> None:
     """Delete one prediction (e.g. a duplicate left by a crash between push and record)."""
     client.predictions.delete(int(prediction_id))
+
+
+@guarded
+def update_prediction_score(client: LabelStudio, prediction: dict, score: float) -> None:
+    """Set a prediction's score, on the prediction and on each of its results (the Data Manager's
+    score column reads the first, the labeling editor the second)."""
+    results = [{**result, "score": score} if isinstance(result, dict) else result
+               for result in prediction.get("result") or []]
+    client.predictions.update(int(prediction["id"]), score=score, result=results)

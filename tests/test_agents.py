@@ -24,7 +24,8 @@ from tests.fixtures.service import service_settings
 
 TEXTS = ["Great value, I would buy it again.", "Broken on arrival.", "It exists."]
 LONG_TEXT = "This review goes on and on about the product. " * 120
-NO_CHOICES_CONFIG = '<View><Text name="text" value="$text"/><TextArea name="note" toName="text"/></View>'
+NO_CHOICES_CONFIG = ('<View><Image name="img" value="$text"/><RectangleLabels name="note" toName="img">'
+                     '<Label value="A"/></RectangleLabels></View>')
 TOPIC_CONFIG = SENTIMENT_CONFIG.replace('name="sentiment"', 'name="topic"')
 GRADED_CONFIG = SENTIMENT_CONFIG.replace('<Choice value="Neutral"/>',
                                          '<Choice value="Neutral"/><Choice value="Mixed"/>')

@@ -210,6 +210,12 @@ def test_meta_says_how_confidence_was_made() -> None:
         "dropped": {},
         "invalid": [],
         "label_mass": {},
+        "spans": {},
+        "texts": {},
+        "numbers": {},
+        "paths": {},
+        "dropped_spans": {},
+        "methods": {},
     }
     assert score_answer(SENTIMENT_ONLY, "Mixed", None).meta()["invalid"] == ["Mixed"]
 

@@ -68,6 +68,10 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Demo:
     """``.venv/bin/lsagent demo ...`` running in the clone; its output is collected line by line."""
 
@@ -78,8 +82,10 @@ class Demo:
             env.pop(name, None)
         command = [".venv/bin/lsagent", "demo", "--data-dir", str(data_dir), "--port-ls", str(ports[0]),
                    "--port", str(ports[1]), "--sim-latency-ms", "5", *extra]
+        # Ctrl-C reaches the demo even when this pytest runs in a background job (which inherits
+        # SIGINT ignored, and would pass that on).
         self.process = subprocess.Popen(command, cwd=clone, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True, start_new_session=True)
+                                        text=True, start_new_session=True, preexec_fn=_default_sigint)
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -171,6 +177,34 @@ def test_main_job_in_a_fresh_clone(clone: Path, tmp_path: Path, demos: list[Demo
     log = (data_dir / "logs" / "label-studio.log").read_text(errors="replace")
     assert "Traceback" not in log, log[log.index("Traceback") - 300:][:3000]  # the project found again quietly
     assert check_label_studio(state, restart=(data_dir, ports[0])) == held
+
+
+@pytest.mark.integration  # starts servers or several processes: too slow for the fast tier
+def test_a_job_interrupted_midway_is_said_to_resume_and_does(clone: Path, tmp_path: Path, demos: list[Demo]) -> None:
+    """Ctrl-C while the job runs: the demo names the unfinished job, and the next run follows that
+    same job to the end (the finished case is in test_main_job_in_a_fresh_clone)."""
+    data_dir, ports = tmp_path / "demo-data", (free_port(), free_port())
+    first = Demo(clone, data_dir, ports, "--sim-latency-ms", "1500")  # 343 tasks, 16 at a time: over 30 s
+    demos.append(first)
+    first.wait_for("==> started job ", READY_TIMEOUT_S)
+    job = first.lines[-1].split()[3].rstrip(":")
+    first.wait_for(f"job {job[:8]}: 0/", 60)
+    first.wait_for(f"job {job[:8]}: ", 60)  # the next line comes once tasks are done, the job still running
+    assert not first.lines[-1].startswith(f"job {job[:8]}: 0/"), first.output
+    first.process.send_signal(signal.SIGINT)
+    assert first.finish() == 0, first.output
+    assert f"interrupted; job {job} did not finish: it resumes on the next run" in first.output
+    assert not port_open(ports[0]) and not port_open(ports[1])
+
+    again = Demo(clone, data_dir, ports, "--stop-after-views")
+    demos.append(again)
+    assert again.finish(READY_TIMEOUT_S) == 0, again.output
+    state = json.loads((data_dir / "demo.json").read_text())
+    tasks = len(load_reviews())
+    assert state["job"] == job and f"following job {job}" in again.output and "started job" not in again.output
+    assert f"Label Studio holds {tasks} prediction(s) of {state['model_version']} on {tasks} task(s) (one per " \
+           "task)" in " ".join(again.output.split())
+    assert "resumes" not in again.output
 
 
 def check_label_studio(state: dict[str, Any], restart: tuple[Path, int] | None = None) -> dict[int, float]:

@@ -114,7 +114,7 @@ def test_estimate_then_summary_figures_match_hand_counts(service: Any, sim: Any,
     assert_exactly_once(job, service.runtime.store, label_studio, task_ids)
     summary = job["summary"]
     assert job["counts"] == {"done": 12, "labeled": 9, "format_error": 0, "invalid_label": 2, "api_error": 0,
-                             "context_overflow": 0, "empty_input": 1, "skipped": 0}
+                             "context_overflow": 0, "empty_input": 1, "span_not_found": 0, "skipped": 0}
     assert summary["labels"] == {"sentiment": {"Positive": 4, "Negative": 3, "Neutral": 2}}
     assert [entry["count"] for entry in summary["confidence_histogram"]] == [0, 0, 0, 2, 0, 0, 3, 0, 0, 4]
     assert summary["invalid_labels"] == [{"label": "Mixed", "count": 2}]

@@ -23,7 +23,7 @@ MIXED = """
     <Choice value="Question"/>
     <Choice value="Complaint"/>
   </Choices>
-  <TextArea name="notes" toName="text"/>
+  <Labels name="notes" toName="chat"><Label value="Greeting"/></Labels>
 </View>
 """
 
@@ -35,7 +35,7 @@ def test_every_choices_block_is_read_in_config_order_with_its_input() -> None:
         ("topics", "page", "HyperText", True),
         ("intent", "chat", "Paragraphs", False),
     ]
-    assert spec.ignored == ('<TextArea name="notes">',)
+    assert spec.ignored == ('<Labels name="notes">',)
 
 
 def test_alias_is_the_stored_value_and_the_value_is_what_the_model_sees() -> None:
@@ -90,7 +90,7 @@ def test_same_controls_and_labels_have_the_same_signature_across_layouts() -> No
     [
         ('<View><Image name="img" value="$image"/><Choices name="c" toName="img"><Choice value="A"/></Choices></View>',
          '<Choices name="c">'),
-        ('<View><Text name="t" value="$text"/><Labels name="l" toName="t"><Label value="A"/></Labels></View>',
+        ('<View><Paragraphs name="p" value="$d"/><Labels name="l" toName="p"><Label value="A"/></Labels></View>',
          '<Labels name="l">'),
         ('<View><Text name="t" value="$text"/></View>', "no control tags"),
     ],

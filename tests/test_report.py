@@ -138,6 +138,7 @@ def test_report_route_refuses_an_unknown_job_and_a_bad_target(verified_job: dict
     assert bad.value.status == 400 and "target" in str(bad.value)
 
 
+@pytest.mark.integration  # starts Chromium (several processes, 1-2 s each): too slow for the fast tier
 def test_report_before_any_verification_says_how_to_get_one(tmp_path: Path) -> None:
     job = finished_job({"Positive": 2, "Negative": 1}, [0, 0, 0, 0, 0, 1, 0, 1, 1, 0])
     figures = accuracy.summarize([], [0.55, 0.75, 0.85], [], None)
@@ -148,6 +149,7 @@ def test_report_before_any_verification_says_how_to_get_one(tmp_path: Path) -> N
     assert any("No task of this job has been verified yet" in text for text in dom.text)
 
 
+@pytest.mark.integration  # starts Chromium (several processes, 1-2 s each): too slow for the fast tier
 def test_labels_from_the_user_are_text_not_markup(tmp_path: Path) -> None:
     evil = "<img src=x onerror=alert(1)>"
     page = tmp_path / "report.html"
@@ -157,6 +159,7 @@ def test_labels_from_the_user_are_text_not_markup(tmp_path: Path) -> None:
     assert evil in dom.text
 
 
+@pytest.mark.integration  # starts Chromium (several processes, 1-2 s each): too slow for the fast tier
 def test_running_job_has_no_summary_yet(tmp_path: Path) -> None:
     job = {**finished_job({"Positive": 1}, [0] * 9 + [1]), "status": "running", "summary": None}
     page = tmp_path / "report.html"
@@ -187,7 +190,7 @@ def finished_job(labels: dict[str, int], histogram: list[int]) -> dict[str, Any]
     """A done job as ``GET /api/jobs/<id>`` gives it, for the renderer alone."""
     total = sum(labels.values())
     counts = {"done": total, "labeled": total, "format_error": 0, "invalid_label": 0, "api_error": 0,
-              "context_overflow": 0, "empty_input": 0, "skipped": 0}
+              "context_overflow": 0, "empty_input": 0, "span_not_found": 0, "skipped": 0}
     summary = {"final": True, "model_version": "unit@12345678", "model": "sim-small", "total": total,
                "counts": {k: v for k, v in counts.items() if k != "done"}, "labels": {"sentiment": labels},
                "confidence_histogram": [{"from": i / 10, "to": (i + 1) / 10, "count": n}

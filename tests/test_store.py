@@ -458,6 +458,7 @@ def test_job_stats_against_hand_counts(store: Store, job_id: str) -> None:
         "invalid_label": 3,
         "context_overflow": 1,
         "empty_input": 0,
+        "span_not_found": 0,
     }
     assert stats.labels == {
         "sentiment": {"Positive": 3, "Negative": 2, "Neutral": 2},

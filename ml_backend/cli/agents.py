@@ -32,6 +32,9 @@ def agents_group() -> None:
 @click.option("--top-logprobs", type=int, help="Alternatives per token read for the confidence (0-20).")
 @click.option("--no-logprobs", is_flag=True, help="The endpoint gives no logprobs: use self-consistency.")
 @click.option("--consistency-samples", type=int, help="Samples for self-consistency confidence.")
+@click.option("--confidence", type=click.Choice(["label", "margin", "self_verify", "consistency", "combined"]),
+              help="The signal pushed as the prediction score (default label; self_verify and combined cost "
+                   "one more call per task, consistency with logprobs one sampling call).")
 @click.option("--response-format", type=click.Choice(["auto", "json_schema", "json_object", "none"]),
               help="Structured output to ask for; auto (default) negotiates json_schema > json_object > none.")
 @click.option("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL or OpenAI).")

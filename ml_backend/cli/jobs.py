@@ -22,7 +22,7 @@ LINE_EVERY_S = 5.0  # progress lines without a terminal
 PROJECT_OPTION = click.option(
     "--project", type=click.IntRange(1), help="Another project with the same labels (default: the agent's)."
 )
-ERRORS = ("format_error", "invalid_label", "api_error", "context_overflow", "empty_input")
+ERRORS = ("format_error", "invalid_label", "api_error", "context_overflow", "empty_input", "span_not_found")
 
 
 @click.group("jobs")
@@ -72,6 +72,20 @@ def list_command(project: int, as_json: bool) -> None:
 def cancel_command(job_id: str, as_json: bool) -> None:
     """Stop a queued or running job (finished predictions are still written)."""
     emit(client().cancel(job_id), as_json, render_job)
+
+
+@jobs_group.command("rescore")
+@click.argument("job_id")
+@click.option("--method", type=click.Choice(["auto", "isotonic", "platt"]), default="auto", show_default=True,
+              help="Calibration map; auto takes the one with the lower cross-validated ECE.")
+@json_option
+def rescore_command(job_id: str, method: str, as_json: bool) -> None:
+    """Rewrite the job's prediction scores in Label Studio with the agent's calibrated confidence
+    (fitted on its verified items; the raw confidence stays in the store)."""
+    emit(client().rescore_job(job_id, method), as_json, lambda data: console.print(
+        f"{data['rescored']} prediction(s) of {data['model_version']} rescored with the {data['method']} map "
+        f"from {data['n']} verified items: ECE {data['ece_before']:.4f} -> {data['ece_after']:.4f} "
+        "(cross-validated)", highlight=False))
 
 
 @jobs_group.command("estimate")
@@ -199,6 +213,7 @@ def _render_summary(summary: dict[str, Any]) -> None:
         console.print("  API errors: " + ", ".join(f"{kind} {n}" for kind, n in summary["api_errors"].items()))
     console.print(f"  tokens in {summary['tokens_in']:,} · out {summary['tokens_out']:,} · cost "
                   f"${summary['cost']:.4f} ({summary['price_source']})", highlight=False)
+    _render_signal_cost(summary.get("signals"))
     rate = summary.get("throughput_per_s")
     console.print(f"  wall time {summary['wall_time_s']:.1f} s · {rate if rate is not None else '-'} tasks/s · "
                   f"predictions written {summary['predictions_written']}")
@@ -208,6 +223,18 @@ def _render_summary(summary: dict[str, Any]) -> None:
     if flight:
         console.print(f"  LLM calls in flight: peak {flight['peak']} · mean {flight['mean']} over "
                       f"{flight['span_s']:.1f} s", highlight=False)
+
+
+def _render_signal_cost(signals: dict[str, Any] | None) -> None:
+    """The calls and tokens the agent's confidence signal added (included in the totals above)."""
+    if not signals:
+        return
+    for name, cost in signals["cost"].items():
+        console.print(f"  of which {name}: {cost['calls']:,} calls · tokens in {cost['prompt_tokens']:,} · "
+                      f"out {cost['completion_tokens']:,}", highlight=False)
+    if signals.get("fallback_items"):
+        console.print(f"  {signals['fallback_items']} items scored by the label probability instead of "
+                      f"{signals['confidence']} (see each item's meta.signals.fallback)", highlight=False)
 
 
 def _render_histogram(bins: list[dict[str, Any]], mean: float | None) -> None:

@@ -16,11 +16,15 @@ from ml_backend.simulator.cli import simulator_command
 @click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="The Label Studio labeling config (XML).")
 @click.option("--input", "input_file", type=click.File("r"), default="-",
-              help="JSON lines: {content, logprobs?} or whole chat-completion responses; standard input by default.")
+              help="JSON lines: {content, logprobs?, data?} or whole chat-completion responses (with data? beside "
+                   "them); standard input by default.")
 def parse_command(config_path: str, input_file: IO[str]) -> None:
-    """Post-process model answers offline: one JSON line of labels, confidence and error per input."""
+    """Post-process model answers offline: one JSON line of labels, confidence and error per input.
+
+    Spans (Labels controls) are placed in the task's text, given as "data" (as Label Studio holds
+    it, keyed by the config's value variables)."""
     from ml_backend.engine.answers import score_answer
-    from ml_backend.engine.labeling import LabelConfigError, parse_label_config
+    from ml_backend.engine.labeling import EmptyInputError, LabelConfigError, parse_label_config
 
     try:
         with open(config_path, encoding="utf-8") as handle:
@@ -31,12 +35,27 @@ def parse_command(config_path: str, input_file: IO[str]) -> None:
         if not line.strip():
             continue
         try:
-            content, logprobs = read_answer(json.loads(line))
+            record = json.loads(line)
+            content, logprobs = read_answer(record)
+            data = read_data(record)
         except ValueError as exc:
             click.echo(f"line {number}: {exc}", err=True)
             sys.exit(2)
-        answer = score_answer(spec, content, logprobs)
-        click.echo(json.dumps(answer.to_parse_line(), ensure_ascii=False))
+        try:
+            inputs = None if data is None else spec.read_inputs(data)
+        except EmptyInputError as exc:
+            click.echo(json.dumps({"labels": {}, "confidence": {}, "error": "empty_input", "detail": str(exc)}))
+            continue
+        answer = score_answer(spec, content, logprobs, inputs=inputs)
+        click.echo(json.dumps(answer.to_parse_line(spec), ensure_ascii=False))
+
+
+def read_data(record: Any) -> dict[str, Any] | None:
+    """The task data of an input line, if it carries one (needed to place spans)."""
+    data = record.get("data") if isinstance(record, dict) else None
+    if data is not None and not isinstance(data, dict):
+        raise ValueError(f"'data' must be an object keyed by the config's value variables, got {type(data).__name__}")
+    return data
 
 
 def read_answer(record: Any) -> tuple[str | None, list[dict[str, Any]] | None]:

@@ -15,7 +15,7 @@ from rich.table import Table
 from ml_backend.cli.output import client, console, emit, json_option
 
 PROBABILITY = click.FloatRange(0.0, 1.0)
-KIND_OPTIONS = ("lowest", "label", "keyword", "errors", "disagree_with", "audit")
+KIND_OPTIONS = ("lowest", "label", "keyword", "errors", "disagree_with", "audit", "diverse", "budget")
 
 
 @click.group("review")
@@ -34,6 +34,10 @@ def review_group() -> None:
 @click.option("--disagree-with", metavar="JOB2", help="Tasks where this job's agent and JOB2's chose differently.")
 @click.option("--audit", type=click.IntRange(min=1), metavar="N",
               help="A random sample of N tasks accepted at or above the threshold.")
+@click.option("--diverse", type=click.IntRange(min=1), metavar="N",
+              help="N tasks covering the data's variety: one representative per cluster of the job's tasks.")
+@click.option("--budget", type=click.IntRange(min=1), metavar="N",
+              help="The N tasks with the most expected errors (1 - confidence) that cover every cluster.")
 @click.option("--seed", type=int, help="Seed of the audit sample (default 0).")
 @click.option("--title", help="View title (default: derived from the job, kind and parameters).")
 @json_option
@@ -45,7 +49,7 @@ def create_command(job: str, threshold: float | None, seed: int | None, title: s
         raise click.UsageError("--seed only goes with --audit")
     options = {"threshold": threshold, "lowest": choices["lowest"], "label": choices["label"],
                "keyword": choices["keyword"], "other_job": choices["disagree_with"], "audit": choices["audit"],
-               "seed": seed, "title": title}
+               "diverse": choices["diverse"], "budget": choices["budget"], "seed": seed, "title": title}
     emit(client().create_review(job, kind, **options), as_json, _show_review)
 
 
@@ -74,7 +78,7 @@ def _kind(threshold: float | None, choices: dict[str, Any]) -> str:
     if not given:
         if threshold is None:
             raise click.UsageError("choose a review: --threshold, --lowest, --label, --keyword, --errors, "
-                                   "--disagree-with or --audit")
+                                   "--disagree-with, --audit, --diverse or --budget")
         return "threshold"
     if threshold is not None and given[0] != "audit":
         raise click.UsageError("--threshold goes alone, or with --audit as its acceptance threshold")
@@ -87,6 +91,10 @@ def _show_review(data: dict[str, Any]) -> None:
     console.print(data["url"], highlight=False, soft_wrap=True)
     console.print(f"{len(data['task_ids'])} task(s) to review, ordered by "
                   f"{'ascending confidence' if data['ordering'] == 'predictions_score' else 'task id'}")
+    if data.get("representation"):
+        console.print(f"{data['clusters']} cluster(s) over {data['representation']}"
+                      f"{'; ' + data['representation_note'] if data.get('representation_note') else ''}",
+                      highlight=False)
     if data["kind"] == "audit":
         console.print(f"audit sample of {len(data['sample'])} among {data['accepted']} task(s) accepted at "
                       f">= {data['threshold']:g} (seed {data['seed']})")
@@ -116,7 +124,8 @@ def _failed_note(count: int) -> str:
 @click.option("--target", type=PROBABILITY, default=0.95, show_default=True, help="Target accuracy.")
 @json_option
 def show_command(job: str, target: float, as_json: bool) -> None:
-    """Accuracy on verified tasks, by confidence band, AUROC, ECE, threshold and audit estimate."""
+    """Accuracy on verified tasks, by confidence band, AUROC, ECE, threshold and audit estimate; for
+    span controls precision, recall and F1 per label, for text, ratings and numbers their rates."""
     emit(client().verification(job, target), as_json, _show_figures)
 
 
@@ -131,6 +140,7 @@ def _show_figures(data: dict[str, Any]) -> None:
         ("accuracy (95% interval)", _accuracy(accuracy) if accuracy["available"] else accuracy["reason"]),
         ("AUROC", _number(data["auroc"])),
         ("expected calibration error", _number(data["ece"])),
+        ("calibration of the agent", _calibration(data.get("calibration"))),
         ("tasks labelled by the agent or failed", str(data["labelled"])),
     ]
     if data["failed_verified"]:
@@ -141,6 +151,65 @@ def _show_figures(data: dict[str, Any]) -> None:
     console.print(_bands(data["bands"]))
     _show_recommendation(data["recommendation"])
     _show_audit(data)
+    _show_effort(data.get("effort"), data["target"])
+    for name, figures in (data.get("controls") or {}).items():
+        _show_control(name, figures)
+
+
+def _show_effort(effort: dict[str, Any] | None, target: float) -> None:
+    """Tasks humans must verify for the final dataset to reach the target, per strategy."""
+    if not effort:
+        return
+    table = _table(f"tasks to verify for a final accuracy of {target:g} (estimated; 95% bootstrap interval)",
+                   "verify by", "tasks", "share", "95% interval")
+    for strategy, figure in effort.items():
+        if figure["available"]:
+            interval = figure["interval"]
+            table.add_row(strategy, str(figure["tasks"]), _number(figure["share"]),
+                          f"[{interval['low']}, {interval['high']}]")
+        else:
+            table.add_row(strategy, "-", "-", figure["reason"])
+    console.print(table)
+
+
+def _calibration(calibration: dict[str, Any] | None) -> str:
+    """ECE before and after the agent's calibration map (cross-validated), or why there is none."""
+    if not calibration:
+        return "-"
+    if not calibration["available"]:
+        return f"not yet: {calibration['reason']}"
+    return (f"ECE {_number(calibration['ece_before'])} -> {_number(calibration['ece_after'])} "
+            f"({calibration['method']}, cross-validated on {calibration['n']} verified items; "
+            "lsagent jobs rescore writes it to Label Studio)")
+
+
+def _show_control(name: str, figures: dict[str, Any]) -> None:
+    """A control verified element by element: spans per label, or the text and number rates."""
+    kind = figures["kind"]
+    if kind == "labels":
+        table = _table(f"spans of {name}: verified tasks", "label", "agent", "annotator", "confirmed",
+                       "precision (95% interval)", "recall (95% interval)", "F1 (interval)")
+        for label, scores in [*figures["labels"].items(), ("all labels", figures["overall"])]:
+            table.add_row(label, str(scores["predicted"]), str(scores["human"]), str(scores["confirmed"]),
+                          _rate(scores["precision"], scores["precision_interval"]),
+                          _rate(scores["recall"], scores["recall_interval"]),
+                          _rate(scores["f1"], scores["f1_interval"]))
+        counts = figures["spans"]
+        table.caption = (f"{counts['confirmed']} confirmed, {counts['corrected']} corrected, {counts['rejected']} "
+                         f"rejected, {counts['missed']} missed; span confidence AUROC {_number(figures['auroc'])}")
+        console.print(table)
+        return
+    shares = {"textarea": ("unedited",), "rating": ("exact", "within_one"), "number": ("exact", "within_one"),
+              "taxonomy": ("exact",)}[kind]
+    parts = [f"{share.replace('_', ' ')} {figures[share]}/{figures['verified']} "
+             f"{_rate(figures[share + '_rate'], figures[share + '_interval'])}" for share in shares]
+    if kind == "textarea":
+        parts.append(f"mean edit distance {_number(figures['mean_edit_distance'])}")
+    console.print(f"[bold]{name}[/bold] ({kind}): {'; '.join(parts)}", highlight=False)
+
+
+def _rate(value: float | None, interval: dict[str, float] | None) -> str:
+    return "-" if value is None else f"{value:.4f} {_interval(interval)}"
 
 
 def _bands(bands: list[dict[str, Any]]) -> Table:

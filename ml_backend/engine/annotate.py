@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
-from ml_backend.engine import capabilities, prompts, tokens
+from ml_backend.engine import capabilities, prompts, selfverify, signals, tokens
 from ml_backend.engine.agents import Agent
 from ml_backend.engine.answers import Answer, score_answer, to_ls_results
 from ml_backend.engine.labeling import EmptyInputError
@@ -72,10 +72,12 @@ def cache_key(agent_id: str, messages: list[dict[str, str]]) -> str:
 class Annotator:
     """Labels tasks with one agent; thread-safe as long as its client and cache are."""
 
-    def __init__(self, agent: Agent, client: LLMClient, cache: ResponseCache) -> None:
+    def __init__(self, agent: Agent, client: LLMClient, cache: ResponseCache,
+                 combiner: signals.Combiner | None = None) -> None:
         self.agent = agent
         self.client = client
         self.cache = cache
+        self.combiner = combiner
         self._response_format = response_format(agent.spec)
         self._negotiating = threading.Lock()
 
@@ -91,7 +93,7 @@ class Annotator:
         key = cache_key(self.agent.id, messages)
         response = self.cache.cache_get(key)
         if response is not None:
-            return self._outcome(task_id, response, cached=True)
+            return self._outcome(task_id, response, cached=True, data=task.get("data") or {})
         try:
             response = self._call(messages)
         except LLMCallError as exc:
@@ -102,7 +104,7 @@ class Annotator:
             self.cache.cache_put(key, response)
         except Exception:  # the answer is paid for: this task keeps it even if the cache cannot
             log.exception("task %s: its answer could not be cached", task_id)
-        return self._outcome(task_id, response, cached=False)
+        return self._outcome(task_id, response, cached=False, data=task.get("data") or {})
 
     def cached(self, task: dict[str, Any]) -> Outcome | None:
         """The answer already paid for, if any; never calls the model."""
@@ -111,7 +113,9 @@ class Annotator:
         except EmptyInputError:
             return None
         response = self.cache.cache_get(cache_key(self.agent.id, messages))
-        return None if response is None else self._outcome(int(task["id"]), response, cached=True)
+        if response is None:
+            return None
+        return self._outcome(int(task["id"]), response, cached=True, data=task.get("data") or {})
 
     def cached_many(self, tasks: Sequence[dict[str, Any]]) -> list[Outcome | None]:
         """``cached`` for many tasks with one cache lookup; a task with no text to read gets its
@@ -133,7 +137,7 @@ class Annotator:
             if key is None or key not in responses:
                 continue
             if key not in parsed:
-                parsed[key] = self._outcome(int(task["id"]), responses[key], cached=True)
+                parsed[key] = self._outcome(int(task["id"]), responses[key], cached=True, data=task.get("data") or {})
             found[index] = replace(parsed[key], task_id=int(task["id"]))
         return found
 
@@ -165,7 +169,8 @@ class Annotator:
             self._negotiate(messages)
         first = self.client.complete(messages, response_format=self._response_format)
         response = _as_response(first)
-        if first.logprobs is None and first.content is not None:
+        wanted = signals.needs_samples(self.agent.config.confidence)
+        if (first.logprobs is None or wanted) and first.content is not None:
             samples = self.client.complete(
                 messages,
                 response_format=self._response_format,
@@ -176,12 +181,34 @@ class Annotator:
             response["samples"] = samples.samples
             for key in ("prompt_tokens", "completion_tokens", "attempts", "latency_s", "queue_s"):
                 response[key] += extra[key]
+            if first.logprobs is not None:
+                response["consistency_cost"] = {"calls": extra["attempts"], "prompt_tokens": extra["prompt_tokens"],
+                                                "completion_tokens": extra["completion_tokens"]}
+        if signals.needs_verification(self.agent.config.confidence):
+            self._verify(messages, response)
         return response
 
-    def _outcome(self, task_id: int, response: dict[str, Any], *, cached: bool) -> Outcome:
+    def _verify(self, messages: list[dict[str, str]], response: dict[str, Any]) -> None:
+        """Ask the model whether its labels are right (``engine.selfverify``); the verdict and
+        its cost join the cached response, so a cached answer keeps its verification."""
+        answer = score_answer(self.agent.spec, response.get("content"), response.get("logprobs"))
+        if answer.error is not None:
+            return
+        config = self.agent.config
+        asked = selfverify.messages(self.agent.spec, self.agent.template.instructions, messages, answer.labels)
+        response["self_verify"] = selfverify.ask(self.client, asked, config.consistency_samples, config.temperature)
+        for key in ("prompt_tokens", "completion_tokens"):
+            response[key] += response["self_verify"]["cost"][key]
+
+    def _outcome(self, task_id: int, response: dict[str, Any], *, cached: bool, data: dict[str, Any]) -> Outcome:
+        """The scored outcome; ``data`` is the task's (its text places spans: tasks sharing a
+        cached answer share their messages, and so their text)."""
+        inputs = self.agent.spec.read_inputs(data)
         answer: Answer = score_answer(
-            self.agent.spec, response.get("content"), response.get("logprobs"), response.get("samples")
+            self.agent.spec, response.get("content"), response.get("logprobs"), response.get("samples"), inputs
         )
+        found = signals.read_signals(self.agent.spec, answer, response)
+        answer = signals.select(self.agent.config.confidence, answer, found, self.combiner)
         outcome = Outcome(
             task_id,
             labels=answer.labels,
@@ -190,7 +217,7 @@ class Annotator:
             error_class=answer.error,
             error_detail=answer.detail,
             raw_response=response.get("content"),
-            meta=answer.meta(),
+            meta={**answer.meta(), "signals": found},
             cached=cached,
         )
         if not cached:
@@ -201,7 +228,7 @@ class Annotator:
             outcome.sent_at = response.get("sent_at")
             outcome.attempts = response.get("attempts", 1)
         if outcome.ok:
-            outcome.results = to_ls_results(self.agent.spec, answer)
+            outcome.results = to_ls_results(self.agent.spec, answer, data)
         return outcome
 
 

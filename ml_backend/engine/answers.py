@@ -21,7 +21,10 @@ from ml_backend.engine.confidence import (
     self_consistency,
     sequence_means,
 )
+from ml_backend.engine.elementanswers import add_elements
+from ml_backend.engine.elements import choice_spec, read_answer
 from ml_backend.engine.labeling import LabelSpec
+from ml_backend.engine.lsresults import element_results, has_answer
 from ml_backend.engine.outcomes import ErrorClass
 from ml_backend.engine.postprocess import Parsed, parse_response
 
@@ -35,6 +38,14 @@ class Answer:
     ``score`` is the prediction-level confidence: the minimum over controls, None when any control's
     is unknown. ``mean_prob`` and ``geo_mean_prob`` are whole-response token-probability means kept
     for comparison, not used as confidence. ``invalid`` holds raw offending labels for reports.
+    ``spans`` (Labels controls: {start, end, text, label (result value), confidence}, sorted by
+    start), ``texts`` (TextArea), ``numbers`` (Rating, Number) and ``paths`` (Taxonomy, each path
+    a list of node values from the root) hold the answers of the non-choice controls.
+    ``labels`` per non-choice control (what review views filter on): Labels -> sorted distinct span
+    labels; Taxonomy -> every node value on the chosen paths, distinct and sorted; Rating and
+    Number -> ``[str(value)]``; TextArea -> ``[]``. ``confidence`` of a span control is its lowest
+    span's. A control whose every listed span was dropped is a ``span_not_found`` error, with the
+    number of dropped spans per control in ``meta()["dropped_spans"]``.
     ``label_mass`` is, per chosen label, the probability the listed alternatives gave to any label
     where it was generated (``confidence.seen_label_mass``): low where the model was writing prose.
     """
@@ -51,15 +62,28 @@ class Answer:
     dropped: dict[str, list[str]] = field(default_factory=dict)
     invalid: list[str] = field(default_factory=list)
     label_mass: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    spans: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    texts: dict[str, list[str]] = field(default_factory=dict)
+    numbers: dict[str, float | int] = field(default_factory=dict)
+    paths: dict[str, list[list[str]]] = field(default_factory=dict)
+    dropped_spans: dict[str, int] = field(default_factory=dict)
+    methods: dict[str, str] = field(default_factory=dict)
 
-    def to_parse_line(self) -> dict[str, Any]:
-        """The ``lsagent parse`` line: labels, confidence, error and detail."""
-        return {
+    def to_parse_line(self, spec: LabelSpec | None = None) -> dict[str, Any]:
+        """The ``lsagent parse`` line: labels, confidence, error and detail; with a ``spec`` holding
+        other controls than Choices, ``labels`` keeps the Choices and ``spans``, ``texts``,
+        ``numbers`` and ``paths`` hold the others' answers."""
+        line: dict[str, Any] = {
             "labels": self.labels,
             "confidence": self.confidence,
             "error": None if self.error is None else self.error.value,
             "detail": self.detail,
         }
+        if spec is not None and any(control.kind != "choices" for control in spec.controls):
+            choices = {control.name for control in spec.controls if control.kind == "choices"}
+            line["labels"] = {name: values for name, values in self.labels.items() if name in choices}
+            line.update(spans=self.spans, texts=self.texts, numbers=self.numbers, paths=self.paths)
+        return line
 
     def meta(self) -> dict[str, Any]:
         """What an item stores beside its labels and confidence: the confidence method (so a
@@ -73,6 +97,12 @@ class Answer:
             "dropped": self.dropped,
             "invalid": self.invalid,
             "label_mass": self.label_mass,
+            "spans": self.spans,
+            "texts": self.texts,
+            "numbers": self.numbers,
+            "paths": self.paths,
+            "dropped_spans": self.dropped_spans,
+            "methods": self.methods,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,9 +124,14 @@ def score_answer(
     content: str | None,
     logprobs: Sequence[Mapping[str, Any]] | None,
     samples: Sequence[str | None] | None = None,
+    inputs: Mapping[str, str] | None = None,
 ) -> Answer:
-    """Read ``content`` and attach confidences from ``logprobs``, else from the sampled answers."""
-    parsed = parse_response(content, spec)
+    """Read ``content`` and attach confidences from ``logprobs``, else from the sampled answers.
+
+    ``inputs`` (the task's text per object name, ``LabelSpec.read_inputs``) places spans; only a
+    config with a ``Labels`` control needs it."""
+    reading = read_answer(content, spec, None if inputs is None else dict(inputs))
+    parsed = reading.parsed
     mean_prob, geo_mean_prob = sequence_means(logprobs) if logprobs else (None, None)
     if parsed.error is not None:
         return Answer(
@@ -110,24 +145,26 @@ def score_answer(
             mean_prob=mean_prob,
             geo_mean_prob=geo_mean_prob,
             invalid=parsed.invalid,
+            dropped_spans=reading.dropped_spans,
         )
+    choices = choice_spec(spec)
     labels = {name: list(answer.labels) for name, answer in parsed.answers.items()}
     method: Method
     label_mass: dict[str, dict[str, float | None]] = {}
     if logprobs:
-        method, per_label = "logprobs", _per_label(label_probability, spec, parsed, content or "", logprobs)
-        label_mass = _per_label(seen_label_mass, spec, parsed, content or "", logprobs)
+        method, per_label = "logprobs", _per_label(label_probability, choices, parsed, content or "", logprobs)
+        label_mass = _per_label(seen_label_mass, choices, parsed, content or "", logprobs)
     elif samples:
-        method, per_label = "self_consistency", _from_samples(spec, samples, labels)
+        method, per_label = "self_consistency", _from_samples(choices, samples, labels)
     else:
         method = "none"
         per_label = {name: dict.fromkeys(values) for name, values in labels.items()}
     confidence = {name: control_confidence(probs) for name, probs in per_label.items()}
-    return Answer(
+    answer = Answer(
         labels=labels,
         confidence=confidence,
         per_label=per_label,
-        score=control_confidence(confidence),
+        score=None,
         error=None,
         detail=parsed.detail,
         method=method,
@@ -136,6 +173,10 @@ def score_answer(
         dropped={name: list(a.dropped) for name, a in parsed.answers.items() if a.dropped},
         label_mass=label_mass,
     )
+    if len(choices.controls) < len(spec.controls) or any(c.kind == "taxonomy" for c in spec.controls):
+        add_elements(answer, spec, reading, content or "", logprobs, samples, inputs)
+    answer.score = control_confidence(answer.confidence)
+    return answer
 
 
 def _per_label(
@@ -165,20 +206,25 @@ def _from_samples(
     return {name: dict(values) for name, values in shares.items()}
 
 
-def to_ls_results(spec: LabelSpec, answer: Answer) -> list[dict[str, Any]]:
-    """Label Studio result items, one per control in config order; an errored answer has none."""
+def to_ls_results(spec: LabelSpec, answer: Answer, data: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Label Studio result items in config order (a span control gives one per region); an
+    errored answer has none. The task's ``data`` places span regions as Label Studio counts
+    (UTF-16 offsets in a Text, XPaths in a HyperText)."""
     if answer.error is not None:
         raise ValueError(f"answer has error {answer.error.value} ({answer.detail}); it has no Label Studio result")
-    missing = [control.name for control in spec.controls if control.name not in answer.labels]
+    missing = [control.name for control in spec.controls if not has_answer(control, answer)]
     if missing:
         raise ValueError(f"answer has no labels for control(s) {', '.join(missing)} of this labeling config")
-    return [
-        {
-            "from_name": control.name,
-            "to_name": control.to_name,
-            "type": "choices",
-            "value": {"choices": list(answer.labels[control.name])},
-            "score": answer.confidence.get(control.name),
-        }
-        for control in spec.controls
-    ]
+    results: list[dict[str, Any]] = []
+    for control in spec.controls:
+        if control.kind == "choices":
+            results.append({
+                "from_name": control.name,
+                "to_name": control.to_name,
+                "type": "choices",
+                "value": {"choices": list(answer.labels[control.name])},
+                "score": answer.confidence.get(control.name),
+            })
+        else:
+            results.extend(element_results(control, answer, data))
+    return results

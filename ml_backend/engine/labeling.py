@@ -15,7 +15,9 @@ from typing import Any
 
 from label_studio_sdk.label_interface import LabelInterface
 
-SUPPORTED_CONTROLS = ("Choices",)
+from ml_backend.engine.controltags import KINDS, SPAN_OBJECTS, TagError, read_extras
+
+SUPPORTED_CONTROLS = ("Choices", "Labels", "TextArea", "Rating", "Number", "Taxonomy")
 SUPPORTED_OBJECTS = ("Text", "HyperText", "Paragraphs")
 
 
@@ -70,13 +72,25 @@ class InputField:
 
 @dataclass(frozen=True)
 class Control:
-    """A ``Choices`` block: the question the model answers once per task."""
+    """A control the model answers once per task.
+
+    ``kind`` is the Label Studio result type: ``choices`` (the default), ``labels`` (spans; the
+    labels are the entity types, ``multiple`` lets one span hold several), ``textarea``,
+    ``rating`` (``maximum`` is ``maxRating``), ``number`` (``minimum``/``maximum``/``step``) or
+    ``taxonomy``: its labels are the selectable paths, each ``Label.value`` the path's node values
+    joined by ``PATH_JOIN`` and ``Label.text`` their display texts joined by ``" > "``; ``multiple``
+    unless ``maxUsages="1"``.
+    """
 
     name: str
     to_name: str
     input: InputField
     multiple: bool
     labels: tuple[Label, ...]
+    kind: str = "choices"
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float | None = None
 
     @property
     def texts(self) -> list[str]:
@@ -124,7 +138,9 @@ class LabelSpec:
     def signature(self) -> str:
         """A hash of controls and labels: two projects with equal signatures can share an agent."""
         shape = [
-            [c.name, c.to_name, c.multiple, [[lb.value, lb.text] for lb in c.labels]] for c in self.controls
+            [c.name, c.to_name, c.multiple, [[lb.value, lb.text] for lb in c.labels]]
+            + ([] if c.kind == "choices" else [c.kind, c.minimum, c.maximum, c.step])
+            for c in self.controls
         ]
         return hashlib.sha256(json.dumps(shape).encode()).hexdigest()
 
@@ -138,31 +154,43 @@ def parse_label_config(config: str) -> LabelSpec:
     controls: list[Control] = []
     ignored: list[str] = []
     for tag in interface.controls:
-        control = _control_from_tag(tag)
+        try:
+            control = _control_from_tag(tag, config)
+        except TagError as exc:
+            raise LabelConfigError(f"<{tag.tag} name=\"{tag.name}\">: {exc}") from None
         if control is None:
             ignored.append(f"<{tag.tag} name=\"{tag.name}\">")
         else:
             controls.append(control)
     if not controls:
         raise LabelConfigError(
-            "labeling config has no control an agent can answer: supported are "
-            f"{', '.join(SUPPORTED_CONTROLS)} (single or choice=\"multiple\") over "
+            f"labeling config has no control an agent can answer: supported are {SUPPORTED} over "
             f"{', '.join(SUPPORTED_OBJECTS)}; found {', '.join(ignored) or 'no control tags'}"
         )
     return LabelSpec(controls=tuple(controls), ignored=tuple(ignored))
 
 
-def _control_from_tag(tag: Any) -> Control | None:
+SUPPORTED = (
+    'Choices (single or choice="multiple"), Labels (spans over Text or HyperText), TextArea, '
+    "Rating, Number and Taxonomy"
+)
+
+
+def _control_from_tag(tag: Any, config: str) -> Control | None:
     if tag.tag not in SUPPORTED_CONTROLS or len(tag.objects) != 1:
         return None
     obj = tag.objects[0]
     if obj.tag not in SUPPORTED_OBJECTS or not str(obj.value or "").startswith("$"):
         return None
-    labels = tuple(
-        Label(value=value, text=str(attrs.attr.get("value", value)))
-        for value, attrs in tag.labels_attrs.items()
-    )
-    if not labels:
+    kind = KINDS[tag.tag]
+    if kind == "labels" and obj.tag not in SPAN_OBJECTS:
+        return None
+    extras = read_extras(kind, tag, config)
+    pairs = extras.labels if extras.labels is not None else [
+        (value, str(attrs.attr.get("value", value))) for value, attrs in tag.labels_attrs.items()
+    ]
+    labels = tuple(Label(value=value, text=text) for value, text in pairs)
+    if not labels and kind in ("choices", "labels", "taxonomy"):
         return None
     field = InputField(
         name=obj.name,
@@ -175,8 +203,12 @@ def _control_from_tag(tag: Any) -> Control | None:
         name=tag.name,
         to_name=obj.name,
         input=field,
-        multiple=tag.attr.get("choice") == "multiple",
+        multiple=extras.multiple if extras.multiple is not None else tag.attr.get("choice") == "multiple",
         labels=labels,
+        kind=kind,
+        minimum=extras.minimum,
+        maximum=extras.maximum,
+        step=extras.step,
     )
 
 

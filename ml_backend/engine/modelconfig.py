@@ -57,6 +57,8 @@ class ModelConfig(BaseModel):
     context_window: int | None = Field(None, ge=1)
     consistency_samples: int = Field(5, ge=2, le=20)
     response_format: Literal["auto", "json_schema", "json_object", "none"] = "auto"
+    # The signal pushed as the prediction score (``engine.signals``); "label" is the engine's default.
+    confidence: Literal["label", "margin", "self_verify", "consistency", "combined"] = "label"
     capabilities: Capabilities | None = None
 
     @field_validator("base_url")
@@ -87,9 +89,10 @@ class ModelConfig(BaseModel):
 
     def identity(self) -> dict[str, Any]:
         """The part of an agent's identity that comes from the model: the user's choices only.
-        Negotiated capabilities are left out, and so is the default ``response_format="auto"``,
-        so agents registered before these fields existed keep their ids."""
+        Negotiated capabilities are left out, and so are the defaults ``response_format="auto"``
+        and ``confidence="label"``, so agents registered before these fields existed keep their ids."""
         data = {key: value for key, value in self.normalised().items() if key not in NEGOTIATED}
-        if data["response_format"] == "auto":
-            del data["response_format"]
+        for key, default in (("response_format", "auto"), ("confidence", "label")):
+            if data[key] == default:
+                del data[key]
         return data

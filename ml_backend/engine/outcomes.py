@@ -9,3 +9,4 @@ class ErrorClass(StrEnum):
     INVALID_LABEL = "invalid_label"
     CONTEXT_OVERFLOW = "context_overflow"
     EMPTY_INPUT = "empty_input"
+    SPAN_NOT_FOUND = "span_not_found"

@@ -56,6 +56,7 @@ from typing import Any
 from ml_backend.engine.jsonobject import Found, find_object, json_error, norm_key, repaired_object
 from ml_backend.engine.labeling import Control, Label, LabelSpec
 from ml_backend.engine.outcomes import ErrorClass
+from ml_backend.engine.promptparts import value_schema
 
 _FENCE = re.compile(r"```[\w+-]*")
 _KEY_LINE = re.compile(r"^[ \t>*#-]*[\"'`*]*(?P<key>\w[\w .-]{0,63}?)[\"'`*]*[ \t]*[:=](?P<rest>.*)$", re.M)
@@ -101,6 +102,8 @@ def response_format(spec: LabelSpec) -> dict[str, Any]:
     for control in spec.controls:
         choice = {"type": "string", "enum": list(dict.fromkeys(control.texts))}
         properties[control.name] = {"type": "array", "items": choice} if control.multiple else choice
+        if control.kind not in ("choices", "taxonomy"):
+            properties[control.name] = value_schema(control)
     schema = {
         "type": "object",
         "properties": properties,

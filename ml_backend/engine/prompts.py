@@ -1,4 +1,4 @@
-"""Prompts for classification agents: an editable instruction around locked parts.
+"""Prompts for agents: an editable instruction around locked parts.
 
 A prompt template has two blocks. ``system`` is all static text (the instruction, each control's
 label options, the output format instruction), identical for every task so provider prompt
@@ -17,6 +17,7 @@ post-processing (only the config's labels are accepted) are what hold when they 
 Label options appear as ``## Choose exactly one label for: <control>`` (or ``Choose one or more
 labels``; with several inputs ``... about input <object> for: <control>``) followed by one
 ``- <label text>`` line per label and a blank line. The simulator reads labels from these lines.
+The other controls have their own locked headings and answer shapes (``promptparts``).
 
 Templates render in a Jinja2 sandbox, so a template cannot reach Python internals; a custom
 template renders in a child process bounded in time and memory (``sandbox``), so it cannot hang or
@@ -40,6 +41,7 @@ from jinja2 import TemplateSyntaxError, nodes
 from ml_backend.engine import tokens
 from ml_backend.engine.labeling import EmptyInputError, LabelSpec
 from ml_backend.engine.outcomes import ErrorClass
+from ml_backend.engine.promptparts import answer_example, value_range
 from ml_backend.engine.sandbox import ENV as _ENV
 from ml_backend.engine.sandbox import RenderError, render_block, render_isolated
 
@@ -84,6 +86,8 @@ def default_instructions(spec: LabelSpec) -> str:
     names = [f'"{control.name}"' for control in spec.controls]
     listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
     subject = "texts" if len(spec.inputs) > 1 else "text"
+    if any(control.kind != "choices" for control in spec.controls):
+        return f"Annotate the {subject} in the user message. Answer {listed} as described below."
     return f"Classify the {subject} in the user message. Choose labels for {listed} from the options below."
 
 
@@ -153,12 +157,13 @@ def _frame(source: str, instructions: str, spec: LabelSpec) -> _Frame:
 
 
 def _system_variables(instructions: str, spec: LabelSpec) -> dict[str, Any]:
-    example = {control.name: control.texts[:2] if control.multiple else control.texts[0] for control in spec.controls}
+    example = {control.name: answer_example(control) for control in spec.controls}
     return {
         "instructions": instructions,
         "several_inputs": len(spec.inputs) > 1,
         "controls": tuple(
-            {"name": c.name, "multiple": c.multiple, "input": c.to_name, "labels": tuple(c.texts)}
+            {"name": c.name, "multiple": c.multiple, "input": c.to_name, "labels": tuple(c.texts), "kind": c.kind,
+             "range": value_range(c)}
             for c in spec.controls
         ),
         "answer_example": json.dumps(example, ensure_ascii=False),

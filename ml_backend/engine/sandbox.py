@@ -9,12 +9,13 @@ deadline, and whatever it does there costs the service nothing but the wait. The
 default template is trusted and rendered in process.
 
 The child is ``python -m ml_backend.engine.sandbox``: it reads ``{"source", "renders": [[block,
-variables], ...]}`` as JSON on stdin and writes ``{"blocks": [...]}`` or ``{"error": ...}``.
+variables], ...], "deadline_s"}`` as JSON on stdin and writes ``{"blocks": [...]}`` or ``{"error": ...}``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from typing import Any
@@ -85,19 +86,22 @@ def render_block(template: Any, block: str, variables: dict[str, Any]) -> str:
 
 
 def render_isolated(source: str, renders: list[tuple[str, dict[str, Any]]]) -> list[str]:
-    """Render blocks of an untrusted template in a bounded child process; RenderError on any failure."""
-    request = json.dumps({"source": source, "renders": renders})
+    """Render blocks of an untrusted template in a bounded child process; RenderError on any failure.
+
+    The deadline, ``RENDER_TIMEOUT_S``, is read at each call and handed to the child for its CPU
+    limit, so a test can lower it and see a runaway template stopped without waiting 5 s."""
+    deadline = RENDER_TIMEOUT_S
+    request = json.dumps({"source": source, "renders": renders, "deadline_s": deadline})
     try:
         done = subprocess.run([sys.executable, "-m", __name__], input=request.encode(), capture_output=True,
-                              timeout=RENDER_TIMEOUT_S, check=False)
+                              timeout=deadline, check=False)
     except subprocess.TimeoutExpired:
-        raise RenderError(f"template did not render within {RENDER_TIMEOUT_S:g} s (a loop too long?): "
-                          "refused") from None
+        raise RenderError(f"template did not render within {deadline:g} s (a loop too long?): refused") from None
     try:
         answer = json.loads(done.stdout)
     except ValueError:
         raise RenderError(f"template exhausted the renderer's limits ({RENDER_MEMORY_BYTES // 2**20} MiB, "
-                          f"{RENDER_TIMEOUT_S:g} s): refused") from None
+                          f"{deadline:g} s): refused") from None
     if "error" in answer:
         raise RenderError(answer["error"])
     return answer["blocks"]
@@ -108,9 +112,9 @@ def _child() -> None:
     import resource
 
     resource.setrlimit(resource.RLIMIT_AS, (RENDER_MEMORY_BYTES, RENDER_MEMORY_BYTES))
-    cpu = int(RENDER_TIMEOUT_S) + 1
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
     request = json.loads(sys.stdin.buffer.read())
+    cpu = math.ceil(request.get("deadline_s", RENDER_TIMEOUT_S)) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
     try:
         template = ENV.from_string(request["source"])
         blocks = [render_block(template, block, variables) for block, variables in request["renders"]]

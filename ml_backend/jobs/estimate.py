@@ -17,6 +17,8 @@ from ml_backend.engine import prompts, tokens
 from ml_backend.engine.agents import Agent
 from ml_backend.engine.annotate import cache_key
 from ml_backend.engine.labeling import EmptyInputError
+from ml_backend.engine.signals import needs_samples
+from ml_backend.jobs import signalcost
 from ml_backend.jobs.pricing import price_for
 from ml_backend.jobs.subset import Subset
 from ml_backend.runtime import Runtime
@@ -43,6 +45,9 @@ def estimate(runtime: Runtime, record: AgentRecord, subset: Subset, project: int
             _count(runtime, agent, task, counts, calls)
     billable = counts["tasks"] - counts["cached_tasks"] - counts["empty_input_tasks"]
     output = billable * samples * expected_output_tokens(agent)
+    extra = signalcost.estimated(agent, billable, counts["prompt_tokens"] // calls, expected_output_tokens(agent))
+    counts["prompt_tokens"] += extra.get("self_verify", {}).get("prompt_tokens", 0)
+    output += extra.get("self_verify", {}).get("completion_tokens", 0)
     price = price_for(model)
     return {
         "estimate": True,
@@ -56,6 +61,7 @@ def estimate(runtime: Runtime, record: AgentRecord, subset: Subset, project: int
         "cost": round(price.cost(counts["prompt_tokens"], output), 6),
         "currency": "USD",
         "price_source": price.source,
+        "signals": {"confidence": agent.config.confidence, "extra": extra},
         "note": NOTE,
     }
 
@@ -74,9 +80,9 @@ def _count(runtime: Runtime, agent: Agent, task: dict[str, Any], counts: dict[st
 
 
 def _calls_per_task(agent: Agent) -> tuple[int, int]:
-    """(prompts sent, answers written) per task: without logprobs the annotator asks again for
-    ``consistency_samples`` answers to measure agreement."""
-    if agent.config.logprobs:
+    """(prompts sent, answers written) per task: without logprobs (or with the ``consistency``
+    confidence) the annotator asks again for ``consistency_samples`` answers to measure agreement."""
+    if agent.config.logprobs and not needs_samples(agent.config.confidence):
         return 1, 1
     return 2, 1 + agent.config.consistency_samples
 

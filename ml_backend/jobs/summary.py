@@ -12,6 +12,7 @@ from typing import Any
 
 from ml_backend.jobs.inflight import in_flight
 from ml_backend.jobs.pricing import price_for
+from ml_backend.jobs.signalcost import counted
 from ml_backend.store import COUNTERS, AgentRecord, JobRecord, Store
 
 BINS = 10
@@ -47,6 +48,7 @@ def build_summary(store: Store, job: JobRecord, agent: AgentRecord, *, now: date
         "wall_time_s": round(wall, 3),
         "throughput_per_s": round(job.done / wall, 3) if wall > 0 else None,
         "in_flight": in_flight(store.call_spans(job.id)),
+        "signals": counted(store, job, agent.config.get("confidence", "label")),
     }
 
 

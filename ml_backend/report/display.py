@@ -164,6 +164,29 @@ class JobSummary(Record):
         return "".join(parts)
 
 
+def _effort_rows(effort: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Per strategy, tasks to verify with share and 95% interval, or why there is no figure."""
+    rows = []
+    for strategy, figure in effort.items():
+        if not figure.get("available"):
+            rows.append((f"verify by {strategy}", str(figure.get("reason", DASH))))
+            continue
+        low, high = figure["interval"]["low"], figure["interval"]["high"]
+        rows.append((f"verify by {strategy}",
+                     f"{number(figure['tasks'])} ({percent(figure['share'])}; 95% interval {low}–{high})"))
+    return rows
+
+
+def _calibration(calibration: dict[str, Any] | None) -> str:
+    """ECE before -> after the agent's calibration map, or why there is none yet."""
+    if not calibration:
+        return DASH
+    if not calibration.get("available"):
+        return str(calibration.get("reason", DASH))
+    return (f"{number(calibration['ece_before'])} → {number(calibration['ece_after'])} "
+            f"({calibration['method']}, {number(calibration['n'])} verified items)")
+
+
 class VerificationFigures(Record):
     """How accurate the agent is on verified tasks, by confidence band, and where to trust it."""
 
@@ -176,6 +199,7 @@ class VerificationFigures(Record):
                          if accuracy.get("available") else accuracy.get("reason", DASH)),
             "AUROC": number(self.get("auroc")),
             "expected calibration error": number(self.get("ece")),
+            "calibration of the agent (cross-validated ECE)": _calibration(self.get("calibration")),
             "threshold in use": number(self.get("threshold")),
             f"recommended threshold (target {percent(self.get('target'), 0)})": number(
                 self.get("recommended_threshold")),
@@ -193,6 +217,13 @@ class VerificationFigures(Record):
                 + TD.format(interval(band.get("interval"))) + NUM.format(number(band.get("mean_confidence")))
                 + "</tr>" for band in bands)
             parts += ["<h4>Accuracy by confidence</h4>", TABLE.format(head + rows), charts.reliability(bands)]
+        effort = self.get("effort") or {}
+        if effort:
+            parts += [f"<h4>Tasks to verify for a final accuracy of {percent(self.get('target'), 0)}</h4>",
+                      _rows(_effort_rows(effort))]
+        calibrated = [band for band in (self.get("calibration") or {}).get("reliability_after") or [] if band["n"]]
+        if calibrated:
+            parts += ["<h4>Accuracy by calibrated confidence (cross-validated)</h4>", charts.reliability(calibrated)]
         recommendation = self.get("recommendation") or {}
         for standard in ("wilson", "point"):
             if standard in recommendation:

@@ -18,7 +18,8 @@ from markupsafe import Markup
 from ml_backend import __version__
 from ml_backend.report import charts, display
 
-ERROR_OUTCOMES = ("format_error", "invalid_label", "api_error", "context_overflow", "empty_input")
+ERROR_OUTCOMES = ("format_error", "invalid_label", "api_error", "context_overflow", "empty_input",
+                  "span_not_found")
 OUTCOME_TEXT = {
     "labeled": "labelled",
     "format_error": "unparseable answer",
@@ -26,6 +27,7 @@ OUTCOME_TEXT = {
     "api_error": "API error",
     "context_overflow": "prompt too long",
     "empty_input": "empty input",
+    "span_not_found": "spans not in the text",
     "skipped": "skipped",
 }
 
@@ -53,6 +55,7 @@ def render_report(job: Mapping[str, Any], verification: Mapping[str, Any] | None
         "outcomes": _outcomes(job, summary),
         "charts": _charts(summary, verified),
         "labels": _labels(summary),
+        "spans": _spans(verification or {}),
         "verification": verified,
         "overview": display.VerificationFigures(verified).overview() if verified else None,
         "bands": [band for band in (verified or {}).get("bands") or [] if band.get("n")],
@@ -131,6 +134,30 @@ def _labels(summary: Mapping[str, Any] | None) -> list[dict[str, Any]]:
                 for label, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
         controls.append({"name": control, "chart": f"labels:{control}", "rows": rows})
     return controls
+
+
+def _spans(verification: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per span control: its spans per label over the job, and, once annotators verified some,
+    the label's precision and recall with their 95% intervals and F1 (``review.elements``)."""
+    controls = []
+    for name, figures in (verification.get("controls") or {}).items():
+        if figures.get("kind") != "labels":
+            continue
+        scores = figures.get("labels") or {}
+        rows = []
+        for label in sorted({*figures.get("job_spans", {}), *scores}):
+            verified = scores.get(label) or {}
+            rows.append((label, display.number(figures.get("job_spans", {}).get(label, 0)),
+                         display.number(verified.get("predicted", 0)), display.number(verified.get("human", 0)),
+                         _with_interval(verified, "precision"), _with_interval(verified, "recall"),
+                         display.percent(verified.get("f1"))))
+        controls.append({"name": name, "rows": rows, "verified": bool(verification.get("verified")),
+                         "spans": figures.get("spans") or {}, "auroc": display.number(figures.get("auroc"))})
+    return controls
+
+
+def _with_interval(scores: Mapping[str, Any], name: str) -> str:
+    return f"{display.percent(scores.get(name))} ({display.interval(scores.get(name + '_interval'))})"
 
 
 def _thresholds(verification: Mapping[str, Any] | None) -> list[tuple[str, list[tuple[str, str]]]]:

@@ -3,19 +3,35 @@ audit estimate, from the verdicts recorded so far."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
-from ml_backend.review import accuracy
+from ml_backend.review import accuracy, elements
 from ml_backend.review.audits import audits as job_audits
+from ml_backend.review.effort import effort
 from ml_backend.review.lookup import job_and_agent
-from ml_backend.review.verdicts import task_verdicts
+from ml_backend.review.regions import agent_value, empty
+from ml_backend.review.rescore import agent_calibration
+from ml_backend.review.task_verdicts import TaskVerdict, task_verdicts
+from ml_backend.review.verdicts import control_kinds
 from ml_backend.runtime import Runtime
+from ml_backend.store import ItemRecord
+
+#: How each kind verified element by element is measured (``ml_backend.review.elements``).
+MEASURES: dict[str, Callable[[list[tuple[Any, Any]]], dict[str, Any]]] = {
+    "labels": elements.span_figures, "textarea": elements.text_figures, "rating": elements.number_figures,
+    "number": elements.number_figures, "taxonomy": elements.path_figures}
 
 
 def figures(runtime: Runtime, job_id: str, target: float = 0.95) -> dict[str, Any]:
     """The verification report of a job (see ``accuracy.summarize``), from the recorded verdicts.
 
     The audit is the union of the samples of the job's audits at the latest audit's threshold.
+    ``controls`` holds, per control that is not Choices, its figures element by element over the
+    verified tasks the agent labelled (span precision/recall per label, text edits, number rates);
+    a span control also counts the agent's spans per label over every task of the job
+    (``job_spans``), verified or not.
     """
     job, agent = job_and_agent(runtime, job_id)
     verdicts = task_verdicts(runtime.store.verifications(job.id))
@@ -25,15 +41,26 @@ def figures(runtime: Runtime, job_id: str, target: float = 0.95) -> dict[str, An
     records: list[accuracy.Verified] = []
     audited: list[accuracy.Verified] = []
     scores: list[float | None] = []
+    signals: list[dict[str, Any]] = []
+    verified_signals: list[tuple[dict[str, Any], bool]] = []
     failed_verified = 0
+    kinds = {name: kind for name, kind in control_kinds(agent).items() if kind in MEASURES}
+    pairs: dict[str, list[tuple[Any, Any]]] = {name: [] for name in kinds}
+    job_spans: dict[str, Counter[str]] = {name: Counter() for name, kind in kinds.items() if kind == "labels"}
     for item in runtime.store.items(job.id):
         scores.append(item.score if item.error_class is None else None)
+        if item.error_class is None:
+            signals.append({"label": item.score, **((item.meta or {}).get("signals") or {})})
+        for name, counter in job_spans.items():
+            counter.update(str(span["label"]) for span in agent_value(item, name, "labels"))
         verdict = verdicts.get(item.task_id)
         if verdict is None:
             continue
         if item.error_class is not None:
             failed_verified += 1
             continue
+        verified_signals.append((signals[-1], verdict.correct))
+        _add_pairs(pairs, kinds, item, verdict)
         record = accuracy.Verified(item.task_id, item.score, verdict.correct)
         records.append(record)
         if item.task_id in sampled:
@@ -47,10 +74,29 @@ def figures(runtime: Runtime, job_id: str, target: float = 0.95) -> dict[str, An
         "target": target,
         **summary,
         "failed_verified": failed_verified,
+        "controls": {name: _control(kind, pairs[name], job_spans.get(name)) for name, kind in kinds.items()},
         "recommended_threshold": wilson.get("threshold") if wilson.get("available") else None,
+        "calibration": agent_calibration(runtime, agent, job.project).to_dict(),
+        "effort": effort(signals, verified_signals, len(scores) - len(signals), target),
         "audits": [
             {"title": audit.title, "view_id": audit.view_id, "threshold": audit.threshold, "seed": audit.seed,
              "size": audit.size, "verified": sum(1 for task_id in audit.task_ids if task_id in verdicts)}
             for audit in audits
         ],
     }
+
+
+def _control(kind: str, pairs: list[tuple[Any, Any]], job_spans: Counter[str] | None) -> dict[str, Any]:
+    figures = {"kind": kind, **MEASURES[kind](pairs)}
+    if job_spans is not None:
+        figures["job_spans"] = dict(sorted(job_spans.items()))
+    return figures
+
+
+def _add_pairs(pairs: dict[str, list[tuple[Any, Any]]], kinds: dict[str, str], item: ItemRecord,
+               verdict: TaskVerdict) -> None:
+    """(agent's answer, annotator's answer) of each element-verified control of a verified task (a
+    rating or number the annotator cleared is stored as no value: it counts as not kept)."""
+    for name, kind in kinds.items():
+        if name in verdict.human_labels:
+            pairs[name].append((agent_value(item, name, kind), verdict.human_values.get(name, empty(kind))))

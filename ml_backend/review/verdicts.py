@@ -3,41 +3,35 @@
 Label Studio is the only source of truth. Both paths, the pull (``sync_job``: every annotated task
 of the job, read in pages) and the webhook hint (``record_task``, after the service re-read the
 task itself), end in ``sync_task``, which records per annotation and control whether the human
-kept the agent's labels (confirmed) or changed them (corrected), and forgets annotations that
+kept the agent's answer (confirmed) or changed it (corrected), and forgets annotations that
 are gone or were cancelled (a skip is not a verdict). Re-running either changes nothing.
 
 A task's verdict is that of its latest annotation (annotators may revise one another); the task
 is correct when every control is confirmed. A task the agent failed on has nothing to confirm:
 an annotation of it is stored as "corrected" (so the human's label reaches the export) but left
 out of the accuracy figures, which describe the labels the agent did give.
+
+Every control type is compared whole here (a span control is confirmed when the annotator kept
+exactly the agent's spans); the annotator's answer is kept with the verdict so that
+``ml_backend.review.elements`` can also judge it span by span, text by text, number by number.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from itertools import islice
 from typing import Any
 
-from ml_backend.engine.labeling import parse_label_config
+from ml_backend.review.controls import review_controls
 from ml_backend.review.lookup import job_and_agent
+from ml_backend.review.regions import agent_value, as_labels, human_values, same
+from ml_backend.review.task_verdicts import task_verdicts
 from ml_backend.runtime import Runtime
 from ml_backend.store import AgentRecord, ItemRecord, Store, VerificationRecord
 
 ITEM_BATCH = 1000
-
-
-@dataclass(frozen=True)
-class TaskVerdict:
-    """The latest annotation's verdict on a task: per control, what the human chose."""
-
-    task_id: int
-    annotation_id: int
-    correct: bool
-    human_labels: dict[str, list[str]]
-    annotator: str
-    annotated_at: datetime | None
 
 
 @dataclass
@@ -56,38 +50,33 @@ class SyncCounts:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-def controls_of(agent: AgentRecord) -> list[str]:
-    """The control names the agent answers, in config order."""
-    return [control.name for control in parse_label_config(agent.label_config).controls]
+def control_kinds(agent: AgentRecord) -> dict[str, str]:
+    """{control name: kind} of the controls the agent answers, in config order."""
+    return {control.name: control.kind for control in review_controls(agent.label_config)}
 
 
-def human_choices(result: Any) -> dict[str, list[str]]:
-    """{control: chosen values} of an annotation's choices results."""
-    chosen: dict[str, list[str]] = {}
-    for entry in result if isinstance(result, list) else []:
-        if isinstance(entry, dict) and entry.get("type") == "choices":
-            values = (entry.get("value") or {}).get("choices") or []
-            chosen.setdefault(str(entry.get("from_name")), []).extend(str(value) for value in values)
-    return chosen
-
-
-def sync_task(store: Store, item: ItemRecord, controls: list[str], task: dict[str, Any],
+def sync_task(store: Store, item: ItemRecord, kinds: dict[str, str], task: dict[str, Any],
               emails: dict[int, str]) -> SyncCounts:
-    """Record the verdicts of a task's live annotations for the item's job; drop the others."""
+    """Record the verdicts of a task's live annotations for the item's job; drop the others.
+
+    ``kinds``: {control: kind} of the agent's config (a control only the item names counts as
+    Choices). Besides the label values, a verdict keeps the annotator's whole answer for the
+    kinds verified element by element."""
     counts = SyncCounts()
     live = [a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")]
-    names = list(dict.fromkeys([*controls, *item.labels]))
+    kinds = {**kinds, **{name: "choices" for name in item.labels if name not in kinds}}
     for annotation in live:
-        human = human_choices(annotation.get("result"))
-        for control in names:
-            agent_labels = item.labels.get(control, [])
-            human_labels = human.get(control, [])
-            same = item.error_class is None and sorted(agent_labels) == sorted(human_labels)
+        human = human_values(annotation.get("result"), kinds)
+        for control, kind in kinds.items():
+            final = human[control]
+            kept = item.error_class is None and same(kind, agent_value(item, control, kind), final)
             store.record_verification(
                 job_id=item.job_id, task_id=item.task_id, annotation_id=int(annotation["id"]), control=control,
-                verdict="confirmed" if same else "corrected", human_labels=human_labels, agent_labels=agent_labels,
+                verdict="confirmed" if kept else "corrected", human_labels=as_labels(kind, final),
+                agent_labels=item.labels.get(control, []),
                 annotator=_annotator(annotation.get("completed_by"), emails),
                 annotated_at=_time(annotation.get("updated_at") or annotation.get("created_at")),
+                human_value=None if kind == "choices" else final,
             )
     counts.removed = store.delete_verifications(item.job_id, item.task_id, [int(a["id"]) for a in live])
     counts.annotations = len(live)
@@ -117,7 +106,7 @@ def sync_job(runtime: Runtime, job_id: str) -> dict[str, Any]:
     store = runtime.store
     client = runtime.label_studio()
     emails = user_emails(client)
-    controls = controls_of(agent)
+    kinds = control_kinds(agent)
     known = {row.task_id for row in store.verifications(job.id)}
     total = SyncCounts()
     for batch in _batches(store.items(job.id), ITEM_BATCH):
@@ -126,7 +115,7 @@ def sync_job(runtime: Runtime, job_id: str) -> dict[str, Any]:
         for page in iter_annotated_tasks(client, job.project, list(by_id)):
             for task in page:
                 seen.add(task["id"])
-                total.add(sync_task(store, by_id[task["id"]], controls, task, emails))
+                total.add(sync_task(store, by_id[task["id"]], kinds, task, emails))
         for task_id in sorted(known.intersection(by_id) - seen):
             total.removed += store.delete_verifications(job.id, task_id, [])
     return {"job": job.id, **asdict(total)}
@@ -148,7 +137,7 @@ def record_task(runtime: Runtime, task: dict[str, Any], emails: dict[int, str] |
             continue
         if emails is None:
             emails = _emails_if_needed(runtime, task)
-        counts = sync_task(store, item, controls_of(agent), task, emails)
+        counts = sync_task(store, item, control_kinds(agent), task, emails)
         done[job.id] = {"annotations": counts.annotations, "removed": counts.removed}
     return {"task": task_id, "project": project, "jobs": done}
 
@@ -161,32 +150,6 @@ def _emails_if_needed(runtime: Runtime, task: dict[str, Any]) -> dict[int, str]:
     if all(isinstance(who, dict) for who in annotators):
         return {}
     return user_emails(runtime.label_studio())
-
-
-def task_verdicts(rows: Iterable[VerificationRecord]) -> dict[int, TaskVerdict]:
-    """{task id: verdict of its latest annotation}; rows from ``Store.verifications``."""
-    by_annotation: dict[tuple[int, int], list[VerificationRecord]] = {}
-    for row in rows:
-        by_annotation.setdefault((row.task_id, row.annotation_id), []).append(row)
-    verdicts: dict[int, TaskVerdict] = {}
-    for (task_id, annotation_id), group in by_annotation.items():
-        when = group[0].annotated_at
-        current = verdicts.get(task_id)
-        if current is not None and _key(current.annotated_at, current.annotation_id) > _key(when, annotation_id):
-            continue
-        verdicts[task_id] = TaskVerdict(
-            task_id=task_id,
-            annotation_id=annotation_id,
-            correct=all(row.verdict == "confirmed" for row in group),
-            human_labels={row.control: list(row.human_labels) for row in group},
-            annotator=group[0].annotator,
-            annotated_at=when,
-        )
-    return verdicts
-
-
-def _key(when: datetime | None, annotation_id: int) -> tuple[float, int]:
-    return (when.timestamp() if when is not None else float("-inf"), annotation_id)
 
 
 def _batches(items: Iterator[ItemRecord], size: int) -> Iterator[list[ItemRecord]]:

@@ -18,16 +18,21 @@ same tasks. Every review first repairs the project's own views the web app canno
 (``ml_backend.review.repair``), since one of them keeps every tab from rendering.
 
 Per kind (the set, then how the view holds it; ordering):
-- threshold: labelled tasks scored below T (or without a score): id runs, else ``score < T``
+- threshold: labelled tasks scored below T (or without a score; a task's score is its least
+  confident element: span, number, path...): id runs, else ``score < T``
   when exact; by ascending score.
 - lowest: the K least confident open tasks, ties at the K-th score broken by id: id runs (a
   score bound would take every tied task), else ``score <= K-th score`` when exact; by score.
-- label: tasks the agent labelled L: id runs (``predictions_results contains L`` matches any
-  model's predictions, by substring), else that filter when exact; by score.
+- label: tasks the agent labelled L (a choice, a span label, a taxonomy node): id runs
+  (``predictions_results contains L`` matches any model's predictions, by substring), else that
+  filter when exact; by score.
 - keyword: tasks whose input text contains W: id runs; by score.
-- errors, disagree, audit: no Label Studio filter describes them: id runs only; errors and
+- errors (failed tasks, and tasks where some of the model's spans were not found in the text and
+  dropped), disagree, audit: no Label Studio filter describes them: id runs only; errors and
   audit by id (an audit read in score order and left half way would be a biased sample),
   disagree by this job's agent's score.
+- diverse, budget: cluster representatives, and the most expected errors covering the clusters
+  (``ml_backend.review.diversity``): id runs; by score.
 
 What an annotator sees: only the task's text, the agent's label, its score and the annotation
 count (other columns hidden), least confident first; opening a task shows the agent's
@@ -46,14 +51,15 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from ml_backend.engine.labeling import LabelSpec, parse_label_config
+from ml_backend.engine.labeling import InputField
 from ml_backend.review.audits import remember_audit
+from ml_backend.review.controls import ReviewControl, review_controls, review_inputs
 from ml_backend.review.lookup import job_and_agent
 from ml_backend.review.repair import TITLE_PREFIX, repair_project
 from ml_backend.runtime import Runtime
 from ml_backend.store import AgentRecord, JobRecord
 
-KINDS = ("threshold", "lowest", "label", "keyword", "errors", "disagree", "audit")
+KINDS = ("threshold", "lowest", "label", "keyword", "errors", "disagree", "audit", "diverse", "budget")
 UNFINISHED = ("queued", "running")
 DEFAULT_SEED = 0
 CANDIDATE_BATCH = 1000
@@ -82,6 +88,8 @@ class ReviewRequest:
     audit: int | None = None
     seed: int | None = None
     title: str | None = None
+    diverse: int | None = None
+    budget: int | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +113,7 @@ def create_review(runtime: Runtime, request: ReviewRequest) -> dict[str, Any]:
     client = runtime.label_studio()
     repair_project(runtime, job.project)
     projects.set_model_version(client, job.project, agent.model_version)
-    shown = [f"data.{field.data_key}" for field in parse_label_config(agent.label_config).inputs]
+    shown = [f"data.{field.data_key}" for field in review_inputs(agent.label_config)]
     try:
         written = review.upsert_review_view(client, job.project, title, selection.task_ids, selection.by_score,
                                             selection.description, shown)
@@ -140,15 +148,32 @@ def select(runtime: Runtime, job: JobRecord, agent: AgentRecord, request: Review
     if request.kind == "lowest":
         return _lowest(runtime, job, _positive(request.lowest, "lowest"))
     if request.kind == "label":
-        return _label(runtime, job, parse_label_config(agent.label_config), request.label)
+        return _label(runtime, job, review_controls(agent.label_config), request.label)
     if request.kind == "keyword":
-        return _keyword(runtime, job, parse_label_config(agent.label_config), request.keyword)
+        return _keyword(runtime, job, review_inputs(agent.label_config), request.keyword)
     if request.kind == "errors":
-        ids = [item.task_id for item in runtime.store.items(job.id) if item.error_class is not None]
+        ids = [item.task_id for item in runtime.store.items(job.id)
+               if item.error_class is not None or any((item.meta.get("dropped_spans") or {}).values())]
         return Selection(ids, False, "errors", {})
     if request.kind == "disagree":
         return _disagree(runtime, job, request.other_job)
+    if request.kind in ("diverse", "budget"):
+        return _diversity(runtime, job, agent, request)
     return _audit(runtime, job, request)
+
+
+def _diversity(runtime: Runtime, job: JobRecord, agent: AgentRecord, request: ReviewRequest) -> Selection:
+    """Cluster representatives, or the most expected errors covering the clusters."""
+    from ml_backend.review import diversity
+
+    try:
+        if request.kind == "diverse":
+            picked = diversity.diverse(runtime, job, agent, _positive(request.diverse, "diverse"))
+        else:
+            picked = diversity.budget(runtime, job, agent, _positive(request.budget, "budget"))
+    except diversity.NothingToReview as exc:
+        raise ReviewError(str(exc)) from None
+    return Selection(picked.task_ids, True, picked.describe, picked.facts)
 
 
 def _below(runtime: Runtime, job: JobRecord, threshold: float) -> Selection:
@@ -186,15 +211,15 @@ def _lowest(runtime: Runtime, job: JobRecord, count: int) -> Selection:
     return Selection(chosen, True, f"lowest {count}", {"lowest": count}, bound)
 
 
-def _label(runtime: Runtime, job: JobRecord, spec: LabelSpec, wanted: str | None) -> Selection:
-    """Tasks where the agent chose this label (its value or display text) in any control."""
+def _label(runtime: Runtime, job: JobRecord, controls: list[ReviewControl], wanted: str | None) -> Selection:
+    """Tasks where the agent chose this label (its value or display text) in any control: a
+    choice, a span's label or a node on a taxonomy path (``Item.labels`` holds them all)."""
     if not wanted or not wanted.strip():
         raise ReviewError("a label review needs 'label': the label value or its display text")
     wanted = wanted.strip()
-    values = {label.value for control in spec.controls for label in control.labels
-              if wanted in (label.value, label.text)}
+    values = {value for control in controls for value, text in control.values.items() if wanted in (value, text)}
     if not values:
-        known = sorted({label.value for control in spec.controls for label in control.labels})
+        known = sorted({value for control in controls for value in control.values})
         raise ReviewError(f"the agent has no label {wanted!r}; its labels are: {', '.join(known)}")
     ids = [
         item.task_id
@@ -208,7 +233,7 @@ def _label(runtime: Runtime, job: JobRecord, spec: LabelSpec, wanted: str | None
     return Selection(ids, True, f"label {shown}", {"label": shown}, described)
 
 
-def _keyword(runtime: Runtime, job: JobRecord, spec: LabelSpec, keyword: str | None) -> Selection:
+def _keyword(runtime: Runtime, job: JobRecord, inputs: list[InputField], keyword: str | None) -> Selection:
     """Tasks whose input text (what the agent read) contains the keyword, ignoring case."""
     from sync.review import iter_task_data
 
@@ -219,14 +244,14 @@ def _keyword(runtime: Runtime, job: JobRecord, spec: LabelSpec, keyword: str | N
     job_ids = [item.task_id for item in runtime.store.items(job.id)]
     ids: list[int] = []
     for page in iter_task_data(runtime.label_studio(), job.project, job_ids):
-        ids += [task["id"] for task in page if needle in _input_text(spec, task.get("data") or {}).casefold()]
+        ids += [task["id"] for task in page if needle in _input_text(inputs, task.get("data") or {}).casefold()]
     return Selection(sorted(ids), True, f'keyword "{keyword}"', {"keyword": keyword})
 
 
-def _input_text(spec: LabelSpec, data: dict[str, Any]) -> str:
+def _input_text(inputs: list[InputField], data: dict[str, Any]) -> str:
     """All the text the agent's controls read from a task, empty fields skipped."""
     texts = []
-    for field in spec.inputs:
+    for field in inputs:
         try:
             texts.append(field.read(data))
         except ValueError:

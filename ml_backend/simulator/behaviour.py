@@ -88,7 +88,7 @@ def unit(*parts: object) -> float:
 
 
 def decide(controls: list[SimControl], ctx: Context) -> list[Pick]:
-    """The answer to every control, faults of the content kind included."""
+    """The answer to every choice control, faults of the content kind included."""
     forced = _forced_labels(controls, ctx.directives.labels)
     picks = [_decide_control(control, ctx, forced.get(control.name, ())) for control in controls]
     if ctx.offlabel and picks:

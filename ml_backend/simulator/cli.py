@@ -45,7 +45,7 @@ def _fault_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--timeout-sleep-s", type=click.FloatRange(0), default=30.0, help="How long a timeout fault sleeps.")
 @click.option("--logprobs/--no-logprobs", default=True, help="Return token log-probabilities when asked.")
 @click.option("--reject", default="", help="Refuse these request parameters (comma-separated: "
-              f"{', '.join(REJECTABLE)}), like servers that do not support them.")
+              f"{', '.join(REJECTABLE)}), like servers that do not support them; embeddings: no /v1/embeddings.")
 @click.option("--reject-status", type=click.IntRange(400, 599), default=400, help="HTTP status of such a refusal.")
 def simulator_command(host: str, port: int, **values: Any) -> None:
     """Run the OpenAI-compatible LLM simulator (not a real model) for tests, benchmarks and demos."""

@@ -14,7 +14,9 @@ from typing import Any
 
 import tiktoken
 
-from ml_backend.simulator.behaviour import Context, decide
+from ml_backend.simulator import verify
+from ml_backend.simulator.behaviour import Context, Pick, decide
+from ml_backend.simulator.elements import ElementPick, decide_element
 from ml_backend.simulator.logprobs import Token, render, render_free
 from ml_backend.simulator.prompt import Directives, SimControl, controls_from_prompt, controls_from_schema
 from ml_backend.simulator.validation import ApiError, ChatRequest
@@ -59,6 +61,7 @@ def complete(request: ChatRequest, *, seed: int, logprobs: bool, faults: frozens
              prompt_tokens: int) -> dict[str, Any]:
     """The chat.completion object; ``faults`` holds content faults (malformed, nul, offlabel, two-labels)."""
     controls = controls_of(request)
+    question = verify.read_question(request.instructions)
     seed_key = seed if request.seed is None else f"{seed}:{request.seed}"
     choices = []
     completion_tokens = 0
@@ -66,7 +69,9 @@ def complete(request: ChatRequest, *, seed: int, logprobs: bool, faults: frozens
         ctx = Context(text=request.task_text, seed=seed_key, model=request.model,
                       temperature=request.temperature, sample=index, directives=directives,
                       offlabel="offlabel" in faults, two_labels="two-labels" in faults)
-        tokens = _tokens(controls, ctx, request.response_type != "text", faults)
+        json_mode = request.response_type != "text"
+        tokens = (verify.tokens(question, ctx, json_mode, (seed_key, request.model.name, ctx.text, index))
+                  if question and not faults else _tokens(controls, ctx, json_mode, faults))
         choice, count = _choice(index, tokens, request, logprobs)
         choices.append(choice)
         completion_tokens += count
@@ -82,7 +87,12 @@ def _tokens(controls: list[SimControl], ctx: Context, json_mode: bool, faults: f
         return render_free(NUL_TEXT, key)
     if "malformed" in faults or not controls:
         return render_free(MALFORMED_TEXT if "malformed" in faults else NO_OPTIONS_TEXT, key)
-    return render(decide(controls, ctx), json_mode, key)
+    choices = [control for control in controls if control.kind == "choices"]
+    picks = iter(decide(choices, ctx))
+    answers: list[Pick | ElementPick] = [
+        next(picks) if control.kind == "choices" else decide_element(control, ctx) for control in controls
+    ]
+    return render(answers, json_mode or len(choices) < len(controls), key)
 
 
 def _choice(index: int, tokens: list[Token], request: ChatRequest, logprobs: bool) -> tuple[dict[str, Any], int]:

@@ -23,10 +23,12 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ml_backend.simulator.behaviour import Pick, unit
+from ml_backend.simulator.elements import ElementPick
 
 _SPLIT_LONGER_THAN = 6
 _WORD = re.compile(r"\s*\S+")
@@ -53,6 +55,11 @@ class _Struct:
 
 
 @dataclass(frozen=True)
+class _Free:
+    text: str
+
+
+@dataclass(frozen=True)
 class _Label:
     text: str
     dist: dict[str, float]
@@ -75,16 +82,28 @@ def pieces(text: str, lead: str = "") -> list[str]:
     return result
 
 
-def render(picks: list[Pick], json_mode: bool, key: tuple[object, ...]) -> list[Token]:
-    """The answer to all controls as tokens: a JSON object, or ``control: label`` lines."""
-    plan = _json_plan(picks) if json_mode else _text_plan(picks)
+def render(picks: Sequence[Pick | ElementPick], json_mode: bool, key: tuple[object, ...]) -> list[Token]:
+    """The answer to all controls as tokens: a JSON object, or ``control: label`` lines (choices only)."""
+    plan = _json_plan(picks) if json_mode else _text_plan([pick for pick in picks if isinstance(pick, Pick)])
     tokens: list[Token] = []
     for index, item in enumerate(plan):
         if isinstance(item, _Struct):
             tokens.append(_struct_token(item.text, (*key, index)))
             continue
+        if isinstance(item, _Free):
+            tokens.extend(_free_tokens(_escape(item.text), (*key, index)))
+            continue
         following = plan[index + 1].text if index + 1 < len(plan) else "\n"
         tokens.extend(_label_tokens(item, following, json_mode, (*key, index)))
+    return tokens
+
+
+def _free_tokens(text: str, key: tuple[object, ...]) -> list[Token]:
+    """Copied or written text inside a JSON string: word pieces, fairly sure of each."""
+    tokens = []
+    for index, piece in enumerate(piece for word in _WORD.findall(text) or [text] for piece in pieces(word)):
+        logprob = -(0.01 + 0.5 * unit(*key, "copy", index))
+        tokens.append(Token(piece, logprob, _with_alternatives(piece, logprob, (" the", ",", '"'), (0.5, 0.3))))
     return tokens
 
 
@@ -101,19 +120,34 @@ def _escape(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)[1:-1]
 
 
-def _json_plan(picks: list[Pick]) -> list[_Struct | _Label]:
-    plan: list[_Struct | _Label] = [_Struct('{"')]
+def _json_plan(picks: Sequence[Pick | ElementPick]) -> list[_Struct | _Label | _Free]:
+    plan: list[_Struct | _Label | _Free] = [_Struct('{"')]
     for index, pick in enumerate(picks):
+        last = index == len(picks) - 1
+        if isinstance(pick, ElementPick):
+            plan.append(_Struct(_escape(pick.control.name)))
+            plan += [_element_item(item) for item in pick.body]
+            plan.append(_Struct("}" if last else ',"'))
+            continue
         multiple = pick.control.multiple
         plan += [_Struct(_escape(pick.control.name)), _Struct('":["' if multiple else '":"')]
         plan += _labels_plan(pick, '","' if multiple else ",", json_mode=True)
-        last = index == len(picks) - 1
         plan.append(_Struct(('"]' if multiple else '"') + ("}" if last else ',"')))
     return plan
 
 
-def _text_plan(picks: list[Pick]) -> list[_Struct | _Label]:
-    plan: list[_Struct | _Label] = []
+def _element_item(item: tuple[object, ...]) -> _Struct | _Label | _Free:
+    if item[0] == "struct":
+        return _Struct(str(item[1]))
+    if item[0] == "free":
+        return _Free(str(item[1]))
+    dist = item[2]
+    assert isinstance(dist, dict)
+    return _Label(str(item[1]), dist, "")
+
+
+def _text_plan(picks: list[Pick]) -> list[_Struct | _Label | _Free]:
+    plan: list[_Struct | _Label | _Free] = []
     for index, pick in enumerate(picks):
         if index:
             plan.append(_Struct("\n"))

@@ -13,7 +13,7 @@ from typing import Any
 API_KEY_ENV = "LSAGENT_SIM_API_KEY"
 FAULT_FIELDS = ("fault_429", "fault_500", "fault_timeout", "fault_drop", "fault_malformed", "fault_offlabel")
 # Request parameters the simulator can refuse, as some OpenAI-compatible servers do.
-REJECTABLE = ("json_schema", "json_object", "logprobs", "top_logprobs", "seed", "n")
+REJECTABLE = ("json_schema", "json_object", "logprobs", "top_logprobs", "seed", "n", "embeddings")
 
 
 class OptionsError(ValueError):

@@ -2,7 +2,9 @@
 
 Controls come from the ``response_format`` JSON schema when there is one (an object with one
 property per control: ``{"type": "string", "enum": [...]}`` for a single choice, ``{"type":
-"array", "items": {"enum": [...]}}`` for multiple choice). Otherwise they are read leniently from
+"array", "items": {"enum": [...]}}`` for multiple choice; a list of ``{text, label}`` objects for
+spans, a plain string for free text, an integer or number with ``minimum``/``maximum`` for a
+rating or number: see ``engine.promptparts.value_schema``). Otherwise they are read leniently from
 the system prompt: a heading line whose last word (or a quoted/backticked word in it) is the
 control name, followed by bullet lines ``- <label text>``; a bullet list made mostly of sentences
 (a list of rules) is not a control. A heading saying "one or more", "multiple", "all that apply",
@@ -10,6 +12,8 @@ control name, followed by bullet lines ``- <label text>``; a bullet list made mo
 lsagent's own label headings (``## Choose exactly one label for: <control>``, see
 ``prompt_templates/classification.j2``), everything before the first of them is skipped: that is
 the user's instruction, whose own bullets (``- Positive: the customer is happy``) are not a control.
+lsagent's headings for the other controls (``Mark every mention...``, ``Write a free-text
+answer...``, ``Give a [whole] number from A to B...``) give spans, free-text and number controls.
 
 Directives are ``[[sim:...]]`` markers in the task text (the last message) that make one task
 behave in a fixed way, so a test can make exactly that task fail:
@@ -31,6 +35,11 @@ _QUOTED = re.compile(r"[`\"']([A-Za-z_][\w.-]*)[`\"']")
 _WORD = re.compile(r"[A-Za-z_][\w.-]*")
 _TRAILING_PAREN = re.compile(r"\s*\(([^()]*)\)\s*$")
 _MULTIPLE_HINT = re.compile(r"one or more|multiple|all that apply|any number|several|at least one", re.IGNORECASE)
+_SPANS_HEADING = re.compile(r"^\s*#{1,6}\s*Mark every mention", re.IGNORECASE)
+_FREE_HEADING = re.compile(r"^\s*#{1,6}\s*Write a free-text answer", re.IGNORECASE)
+_NUMBER_HEADING = re.compile(
+    r"^\s*#{1,6}\s*Give a (?P<whole>whole )?number(?: from (?P<low>-?[\d.]+) to (?P<high>-?[\d.]+)| of at least "
+    r"(?P<least>-?[\d.]+)| of at most (?P<most>-?[\d.]+))?(?: in steps of (?P<step>[\d.]+))?", re.IGNORECASE)
 _CONTROL_HEADING = re.compile(r"^\s*#{1,6}\s.*\bfor:\s*\S+\s*$", re.IGNORECASE)
 
 
@@ -40,11 +49,18 @@ class DirectiveError(ValueError):
 
 @dataclass(frozen=True)
 class SimControl:
-    """A question in the prompt: its name, the label texts offered, single or multiple choice."""
+    """A question in the prompt: its name, the label texts offered, single or multiple choice.
+
+    ``kind`` is ``choices``, or ``labels`` (spans), ``textarea``, ``rating`` or ``number`` when
+    the schema (or lsagent's heading) asks for that shape; numbers carry their range."""
 
     name: str
     labels: tuple[str, ...]
     multiple: bool
+    kind: str = "choices"
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float | None = None
 
 
 @dataclass(frozen=True)
@@ -69,11 +85,30 @@ def controls_from_schema(schema: Any) -> list[SimControl]:
     for name, prop in (properties or {}).items():
         if not isinstance(prop, dict):
             continue
-        if isinstance(prop.get("enum"), list):
+        element = _element_from_schema(name, prop)
+        if element is not None:
+            controls.append(element)
+        elif isinstance(prop.get("enum"), list):
             controls.append(SimControl(name, _texts(prop["enum"]), multiple=False))
         elif isinstance(prop.get("items"), dict) and isinstance(prop["items"].get("enum"), list):
             controls.append(SimControl(name, _texts(prop["items"]["enum"]), multiple=True))
-    return [control for control in controls if control.labels]
+    return [control for control in controls if control.labels or control.kind in ("textarea", "rating", "number")]
+
+
+def _element_from_schema(name: str, prop: dict[str, Any]) -> SimControl | None:
+    """A spans, free-text or number control from its schema (see ``engine.promptparts.value_schema``)."""
+    kind = prop.get("type")
+    items = prop.get("items")
+    if kind == "array" and isinstance(items, dict) and isinstance(items.get("properties"), dict):
+        label = items["properties"].get("label")
+        if isinstance(label, dict) and isinstance(label.get("enum"), list):
+            return SimControl(name, _texts(label["enum"]), multiple=True, kind="labels")
+    if kind == "string" and "enum" not in prop:
+        return SimControl(name, (), multiple=False, kind="textarea")
+    if kind in ("integer", "number"):
+        return SimControl(name, (), multiple=False, kind="rating" if kind == "integer" else "number",
+                          minimum=prop.get("minimum"), maximum=prop.get("maximum"), step=prop.get("multipleOf"))
+    return None
 
 
 def controls_from_prompt(text: str) -> list[SimControl]:
@@ -89,9 +124,30 @@ def controls_from_prompt(text: str) -> list[SimControl]:
     for group in groups:
         name = _heading_name(group.heading)
         labels = tuple(dict.fromkeys(label for label in group.labels if label))
-        if name and labels and _looks_like_labels(labels) and name not in {control.name for control in controls}:
+        if not name or name in {control.name for control in controls}:
+            continue
+        element = _element_from_heading(name, group.heading, labels)
+        if element is not None:
+            controls.append(element)
+        elif labels and _looks_like_labels(labels):
             controls.append(SimControl(name, labels, bool(_MULTIPLE_HINT.search(group.heading))))
     return controls
+
+
+def _element_from_heading(name: str, heading: str, labels: tuple[str, ...]) -> SimControl | None:
+    """A spans, free-text or number control from lsagent's heading for it (``engine.promptparts``)."""
+    if _SPANS_HEADING.search(heading) and labels:
+        return SimControl(name, labels, multiple=True, kind="labels")
+    if _FREE_HEADING.search(heading):
+        return SimControl(name, (), multiple=False, kind="textarea")
+    number = _NUMBER_HEADING.search(heading)
+    if number is None:
+        return None
+    low = number["low"] or number["least"]
+    high = number["high"] or number["most"]
+    return SimControl(name, (), multiple=False, kind="rating" if number["whole"] else "number",
+                      minimum=None if low is None else float(low), maximum=None if high is None else float(high),
+                      step=None if number["step"] is None else float(number["step"]))
 
 
 def _from_first_control_heading(lines: list[str]) -> list[str]:

@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from ml_backend.simulator import embeddings
 from ml_backend.simulator.completion import check_context, complete, count_prompt_tokens
 from ml_backend.simulator.faults import CONTENT_FAULTS, TRANSPORT_FAULTS, FaultDice, RateWindow, Stats
 from ml_backend.simulator.models import MODELS
@@ -145,6 +146,11 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(404, f"The model `{name}` does not exist or you do not have access to it.",
                                code="model_not_found")
             return MODELS[name].describe()
+        if method == "POST" and path == "/v1/embeddings":
+            self._authorize(state.options, required=True)
+            if "embeddings" in state.options.rejected():  # like a chat-only server
+                raise ApiError(404, f"Invalid URL ({method} {path})")
+            return embeddings.answer(_json(raw))
         if path.startswith("/_sim/"):
             self._authorize(state.options, required=False)
             return self._control(method, path, raw)

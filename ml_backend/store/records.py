@@ -43,6 +43,7 @@ class JobRecord:
     api_error: int
     context_overflow: int
     empty_input: int
+    span_not_found: int
     skipped: int
     tokens_in: int
     tokens_out: int
@@ -118,6 +119,7 @@ class VerificationRecord:
     annotator: str
     annotated_at: datetime | None
     recorded_at: datetime
+    human_value: Any = None
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,7 @@ COUNTERS = (
     "api_error",
     "context_overflow",
     "empty_input",
+    "span_not_found",
     "skipped",
 )
 
@@ -162,6 +163,7 @@ class Job(Base):
     api_error: Mapped[int] = mapped_column(Integer, default=0)
     context_overflow: Mapped[int] = mapped_column(Integer, default=0)
     empty_input: Mapped[int] = mapped_column(Integer, default=0)
+    span_not_found: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     tokens_in: Mapped[int] = mapped_column(BigInteger, default=0)
     tokens_out: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -258,3 +260,5 @@ class Verification(Base):
     annotator: Mapped[str] = mapped_column(SafeString(320))
     annotated_at: Mapped[datetime | None]
     recorded_at: Mapped[datetime]
+    #: The annotator's whole answer for spans, text, numbers and taxonomies (ml_backend.review.regions).
+    human_value: Mapped[Any] = mapped_column(JSONType, nullable=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, or_, select
 
@@ -31,10 +32,12 @@ class VerificationOps(StoreBase):
         agent_labels: Sequence[str],
         annotator: str,
         annotated_at: datetime | None,
+        human_value: Any = None,
     ) -> VerificationRecord:
         """Insert or update the verdict for this annotation and control. An update older than
         the stored one (`annotated_at` before it: webhooks can arrive out of order) is ignored;
-        the returned record is what the store holds afterwards."""
+        the returned record is what the store holds afterwards. `human_value` is the
+        annotator's whole answer where labels alone do not say it (spans, text, numbers, paths)."""
         if verdict not in VERDICTS:
             raise StoreInputError(f"verdict must be one of {list(VERDICTS)}, got {verdict!r}")
         if annotated_at is not None and annotated_at.tzinfo is None:
@@ -49,6 +52,7 @@ class VerificationOps(StoreBase):
             "agent_labels": list(agent_labels),
             "annotator": annotator,
             "annotated_at": annotated_at,
+            "human_value": human_value,
             "recorded_at": clock.utcnow(),
         }
         statement = self._insert(Verification).values(values)

@@ -14,20 +14,16 @@ from typing import Any
 
 from label_studio_sdk.client import LabelStudio
 
-from ml_backend.cli.demo.dataset import PROJECT_DESCRIPTION, Review
+from ml_backend.cli.demo.dataset import DEMO_TASKS, DemoItem, DemoTask
 from sync.client import translated_errors
 from sync.projects import create_project
 from sync.tasks import import_tasks, iter_task_pages
 
-INSTRUCTIONS = (
-    "<p>Check the sentiment the agent pre-selected. Keep it when it is right, change it when not, then "
-    "submit.</p><ul><li><b>Positive</b>/<b>Negative</b>: the writer's overall opinion.</li><li>Sarcastic praise "
-    "is <b>Negative</b>.</li><li>Mixed reviews take the side they lean to; <b>Neutral</b> when balanced, "
-    "factual or without an opinion.</li></ul>")
 
-
-def ensure_project(client: LabelStudio, title: str, label_config: str) -> tuple[int, bool]:
-    """The project with this exact title (the oldest if several), else a new one: (id, created)."""
+def ensure_project(client: LabelStudio, title: str, label_config: str,
+                   demo: DemoTask = DEMO_TASKS["sentiment"]) -> tuple[int, bool]:
+    """The project with this exact title (the oldest if several), else a new one with the demo
+    task's description and annotator instructions: (id, created)."""
     # the first page only: the SDK's pager asks for a page past the last, a traceback in Label Studio's log
     with translated_errors():
         page: list[Any] | None = client.projects.list(title=title, page_size=100).items
@@ -36,13 +32,13 @@ def ensure_project(client: LabelStudio, title: str, label_config: str) -> tuple[
         return same[0], False
     project = create_project(client, title, label_config)
     with translated_errors():
-        client.projects.update(project, description=PROJECT_DESCRIPTION, expert_instruction=INSTRUCTIONS,
-                               show_instruction=True)
+        client.projects.update(project, description=demo.description,
+                               expert_instruction=demo.annotator_instructions, show_instruction=True)
     return project, True
 
 
-def ensure_tasks(client: LabelStudio, project: int, reviews: Sequence[Review]) -> tuple[int, int]:
-    """Import the reviews the project does not hold yet (matched by ``meta.uid``): (imported, present)."""
+def ensure_tasks(client: LabelStudio, project: int, reviews: Sequence[DemoItem]) -> tuple[int, int]:
+    """Import the items the project does not hold yet (matched by ``meta.uid``): (imported, present)."""
     present = {(task.get("meta") or {}).get("uid")
                for page in iter_task_pages(client, project, fields=("id", "meta")) for task in page}
     missing = [review.task() for review in reviews if review.uid not in present]
@@ -69,8 +65,9 @@ class Readback:
 
 
 def read_back(client: LabelStudio, project: int, model_version: str, control: str, threshold: float) -> Readback:
-    """Count the agent's predictions per task, and how often its label is the gold one (overall,
-    at or above ``threshold``, and per kind of review: plain, mixed, sarcastic)."""
+    """Count the agent's predictions per task, and how often its answer is the gold one (overall,
+    at or above ``threshold``, and per kind: of review, plain, mixed, sarcastic; of sentence, by its
+    number of entities). A span answer is the gold one when it has exactly the gold spans."""
     seen = Readback()
     for page in iter_task_pages(client, project, fields=("id", "meta", "predictions")):
         for task in page:
@@ -85,9 +82,12 @@ def read_back(client: LabelStudio, project: int, model_version: str, control: st
 
 
 def _score(seen: Readback, meta: dict[str, Any], prediction: dict[str, Any], control: str, threshold: float) -> None:
-    chosen = [value for item in prediction.get("result") or [] if item.get("from_name") == control
-              for value in (item.get("value") or {}).get("choices") or []]
-    right = chosen == [meta.get("gold")]
+    gold = meta.get("gold")
+    items = [item for item in prediction.get("result") or [] if item.get("from_name") == control]
+    if isinstance(gold, list):  # spans: the gold ones exactly
+        right = _spans(items) == {(span.get("start"), span.get("end"), span.get("label")) for span in gold}
+    else:
+        right = [value for item in items for value in (item.get("value") or {}).get("choices") or []] == [gold]
     seen.agree += right
     tally = seen.by_kind.setdefault(str(meta.get("kind", "plain")), [0, 0])
     tally[0] += right
@@ -96,3 +96,9 @@ def _score(seen: Readback, meta: dict[str, Any], prediction: dict[str, Any], con
     if score is not None and score >= threshold:
         seen.confident += 1
         seen.agree_confident += right
+
+
+
+def _spans(items: list[dict[str, Any]]) -> set[tuple[Any, Any, Any]]:
+    return {(value.get("start"), value.get("end"), label) for item in items
+            for value in [item.get("value") or {}] for label in value.get("labels") or []}

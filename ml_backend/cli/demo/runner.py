@@ -1,7 +1,8 @@
 """The main job, end to end on embedded defaults: ``lsagent demo``.
 
 Label Studio (SQLite, in its own virtualenv) + the lsagent service + the LLM simulator (unless
-OPENAI_BASE_URL names a real endpoint); the bundled reviews imported as a project; an agent
+OPENAI_BASE_URL names a real endpoint); a bundled dataset imported as a project (``--task``: the
+reviews' sentiment by default, or the sentences' named entities); an agent
 registered and connected as the project's ML backend; a job with a progress bar; a low-confidence
 review view and an audit view; then the URLs and the login, until Ctrl-C.
 
@@ -35,15 +36,10 @@ from sync.projects import connect_ml_backend, project_url
 ACCOUNT = Account("demo@example.com", "lsagent-demo", "lsagent-demo-token-5d1c9a7e3f2b4680")
 SIMULATOR_KEY = "lsagent-demo-simulator-key"
 SIMULATED_MODEL = "sim-small"
-AGENT_NAME = "demo-sentiment"
-CONTROL = "sentiment"
 BACKEND_TITLE = "lsagent"
 REVIEW_THRESHOLD = 0.7
 AUDIT_SIZE = 30
 AUDIT_SEED = 0
-INSTRUCTIONS = ("Classify the overall sentiment of the customer review. Sarcastic praise is Negative. A mixed "
-                "review takes the side it leans to, and is Neutral when balanced; facts, questions and reviews "
-                "without an opinion are Neutral.")
 LOW_TITLE = f"lsagent demo: confidence below {REVIEW_THRESHOLD:g}"
 AUDIT_TITLE = f"lsagent demo: audit {AUDIT_SIZE} tasks at or above {REVIEW_THRESHOLD:g}"
 
@@ -58,6 +54,12 @@ class DemoOptions:
     model: str | None = None
     context_window: int | None = None
     sim_latency_ms: float = 150.0
+    task: str = "sentiment"
+
+    @property
+    def demo(self) -> dataset.DemoTask:
+        """The dataset, project and agent brief of ``--task``."""
+        return dataset.DEMO_TASKS[self.task]
 
     @property
     def endpoint(self) -> str | None:
@@ -86,20 +88,19 @@ def run_demo(options: DemoOptions) -> None:
     ensure_free(options.port, "the lsagent service", "--port")
     check_model(options)
     children = Children(data_dir / "logs")
+    running: dict[str, str] = {}  # the job being followed, until it is done
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         urls = _start(children, venv, data_dir, options)
-        state = _workflow(urls, options)
+        state = _workflow(urls, options, running)
         (data_dir / "demo.json").write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
         _print_ready(state, data_dir, options.stop_after_views)
         if not options.stop_after_views:
             _wait(children)
-    except SystemExit:  # Ctrl-C while the job is followed (``follow`` exits with 130): it did not finish
+    except (KeyboardInterrupt, SystemExit):  # SystemExit: Ctrl-C while ``follow`` shows the job (it exits 130)
         console.print()
-        say("interrupted; the unfinished job resumes on the next run")
-    except KeyboardInterrupt:  # before the job started or after it finished: nothing to resume
-        console.print()
-        say("interrupted")
+        job = running.get("job")
+        say(f"interrupted; job {job} did not finish: it resumes on the next run" if job else "interrupted")
     finally:
         # A second Ctrl-C must not cut the clean-up short and leave Label Studio running.
         previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -162,9 +163,10 @@ def _start(children: Children, venv: Path, data_dir: Path, options: DemoOptions)
         say(f"LLM: the endpoint {llm}, model {options.agent_model} (key from OPENAI_API_KEY)")
     else:
         sim_url = children.simulator(options.sim_latency_ms, SIMULATOR_KEY, _previous_simulator_port(data_dir))
+        _remember_simulator(data_dir, sim_url)
         environment.update(OPENAI_BASE_URL=sim_url, OPENAI_API_KEY=SIMULATOR_KEY)
-        say(f"LLM: the lsagent SIMULATOR at {sim_url}, not a real model: it reads sentiment with a "
-            "hand-written lexicon and answers with realistic log-probabilities. "
+        say(f"LLM: the lsagent SIMULATOR at {sim_url}, not a real model: it reads the text with hand-written "
+            "rules and answers with realistic log-probabilities. "
             "Set OPENAI_BASE_URL (and OPENAI_API_KEY) to use a real endpoint.")
     say(f"starting the lsagent service on http://127.0.0.1:{options.port} (store: SQLite in {data_dir / 'service'}; "
         "jobs run in the service process)")
@@ -183,26 +185,41 @@ def _previous_simulator_port(data_dir: Path) -> int:
     return parts.port or 0 if parts.hostname == "127.0.0.1" else 0
 
 
-def _workflow(urls: dict[str, str], options: DemoOptions) -> dict[str, Any]:
-    """The steps through the REST API and Label Studio; returns what a later run (or a script) reuses."""
+def _remember_simulator(data_dir: Path, url: str) -> None:
+    """Note the simulator's URL in demo.json at once, not only at the end: a run stopped midway
+    must bring the simulator back on the same port too, or the next run would register another
+    agent (the endpoint is part of an agent) and never pick up the unfinished job."""
+    path = data_dir / "demo.json"
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        state = {}
+    state = state if isinstance(state, dict) else {}
+    path.write_text(json.dumps({**state, "llm": url}, indent=2) + "\n", encoding="utf-8")
+
+
+def _workflow(urls: dict[str, str], options: DemoOptions, running: dict[str, str]) -> dict[str, Any]:
+    """The steps through the REST API and Label Studio; returns what a later run (or a script)
+    reuses. ``running`` names the job while it is followed (so an interruption can say so)."""
     try:
         ls = connect(urls["label_studio"], ACCOUNT.token)
-        reviews = dataset.load_reviews()
-        project, created = ensure_project(ls, dataset.PROJECT_TITLE, dataset.label_config())
-        say(f"{'created' if created else 'reusing'} project {project} {dataset.PROJECT_TITLE!r}")
-        imported, present = ensure_tasks(ls, project, reviews)
-        say(f"tasks: imported {imported}, already there {present} (gold labels kept in each task's meta, "
+        demo = options.demo
+        items = demo.load()
+        project, created = ensure_project(ls, demo.title, demo.label_config(), demo)
+        say(f"{'created' if created else 'reusing'} project {project} {demo.title!r}")
+        imported, present = ensure_tasks(ls, project, items)
+        say(f"tasks: imported {imported}, already there {present} (gold answers kept in each task's meta, "
             "out of the model's sight)")
         service = Client(urls["service"], timeout=300)
         agent = _agent(service, project, options)
         auth = _basic_auth()
         connect_ml_backend(ls, project, urls["service"], BACKEND_TITLE, *auth)
         say(f"the service is the project's ML backend ({urls['service']}, title {BACKEND_TITLE!r})")
-        job = _job(service, agent)
+        job = _job(service, agent, running)
         _repair(service, project)
         views = [_view(service, job["id"], "threshold", LOW_TITLE),
                  _view(service, job["id"], "audit", AUDIT_TITLE, audit=AUDIT_SIZE, seed=AUDIT_SEED)]
-        _check(ls, project, agent["model_version"], simulated=options.endpoint is None)
+        _check(ls, project, agent["model_version"], demo.control, simulated=options.endpoint is None)
     except (LabelStudioError, ServiceError) as exc:
         raise DemoError(f"{type(exc).__name__}: {exc}") from None
     return {"label_studio_url": urls["label_studio"], "service_url": urls["service"], "llm": urls["llm"],
@@ -228,7 +245,8 @@ def _agent(service: Client, project: int, options: DemoOptions) -> dict[str, Any
     simulated = options.endpoint is None
     model = options.agent_model
     known = {agent["id"] for agent in service.agents(project)}
-    agent = service.create_agent(project, AGENT_NAME, model, instructions=INSTRUCTIONS, temperature=0.0,
+    agent = service.create_agent(project, options.demo.agent_name, model, instructions=options.demo.instructions,
+                                 temperature=0.0,
                                  max_concurrency=16 if simulated else None, context_window=options.context_window,
                                  activate=True)
     reused = " (the same agent as before)" if agent["id"] in known else ""
@@ -236,8 +254,9 @@ def _agent(service: Client, project: int, options: DemoOptions) -> dict[str, Any
     return agent
 
 
-def _job(service: Client, agent: dict[str, Any]) -> dict[str, Any]:
-    """The agent's finished job on all tasks, or a new one followed with a progress bar."""
+def _job(service: Client, agent: dict[str, Any], running: dict[str, str]) -> dict[str, Any]:
+    """The agent's finished job on all tasks, or an unfinished or new one followed with a
+    progress bar (named in ``running`` until it is done)."""
     mine = [job for job in service.jobs(agent["project"]) if job["agent_id"] == agent["id"] and job["subset"] == "all"]
     done = [job for job in mine if job["status"] == "done"]
     if done:
@@ -245,10 +264,12 @@ def _job(service: Client, agent: dict[str, Any]) -> dict[str, Any]:
         return done[0]
     unfinished = [job for job in mine if job["status"] in ("queued", "running")]
     job = unfinished[0] if unfinished else service.run_job(agent["id"], "all")
+    running["job"] = job["id"]
     say(f"{'following' if unfinished else 'started'} job {job['id']}: the agent labels every task")
     job = follow(service, job, progress=True)
     if job["status"] != "done":
         raise DemoError(f"job {job['id']} ended {job['status']}: {job.get('error') or 'see the service log'}")
+    del running["job"]
     summary = job.get("summary") or {}
     say(f"job done: {job['counts']['labeled']} labelled, {job['total'] - job['counts']['labeled']} not, "
         f"mean confidence {summary.get('mean_confidence')}, {summary.get('predictions_written')} predictions "
@@ -269,15 +290,15 @@ def _view(service: Client, job: str, kind: str, title: str, **options: Any) -> d
     return view
 
 
-def _check(ls: Any, project: int, model_version: str, *, simulated: bool) -> None:
+def _check(ls: Any, project: int, model_version: str, control: str, *, simulated: bool) -> None:
     """Read Label Studio back: one prediction per task, and how the agent compares with the gold."""
-    seen = read_back(ls, project, model_version, CONTROL, REVIEW_THRESHOLD)
+    seen = read_back(ls, project, model_version, control, REVIEW_THRESHOLD)
     say(f"Label Studio holds {seen.predicted} prediction(s) of {model_version} on {seen.tasks} task(s)"
         + (f"; [red]{seen.duplicates} duplicate(s)[/red]" if seen.duplicates else " (one per task)"))
     if seen.predicted:
         kinds = ", ".join(f"{kind} {right}/{n}" for kind, (right, n) in sorted(seen.by_kind.items()))
         confident = f"{seen.agree_confident}/{seen.confident}" if seen.confident else "-"
-        say(f"agreement with the dataset's gold labels: {seen.agree}/{seen.predicted} ({seen.agreement:.0%}); "
+        say(f"agreement with the dataset's gold answers: {seen.agree}/{seen.predicted} ({seen.agreement:.0%}); "
             f"at confidence >= {REVIEW_THRESHOLD:g}: {confident}; by kind: {kinds}"
             + (" (the simulator reads words, not meaning; a real model reads the whole text)" if simulated else ""))
 

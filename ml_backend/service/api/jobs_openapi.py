@@ -45,13 +45,18 @@ OPENAPI_SCHEMAS: dict[str, Schema] = {
         "in_flight": {"oneOf": [{"type": "null"}, {"type": "object", "description": "LLM calls open at once: "
                                  "peak, time-average (mean) over span_s, last_answer_at (epoch s)", "properties": {
             "peak": {"type": "integer"}, "mean": {"type": "number"}, "span_s": {"type": "number"},
-            "last_answer_at": {"type": "number"}}}]}}},
+            "last_answer_at": {"type": "number"}}}]},
+        "signals": {"type": ["object", "null"], "description": "calls and tokens the agent's confidence signal "
+                    "spent ({confidence, cost: {signal: {calls, prompt_tokens, completion_tokens}}, "
+                    "fallback_items}); null when it costs nothing extra"}}},
     "JobList": {"type": "object", "properties": {"jobs": {"type": "array", "items": _ref("Job")}}},
     "JobEstimate": {"type": "object", "properties": {
         "estimate": {"const": True}, "tasks": {"type": "integer"}, "cached_tasks": {"type": "integer"},
         "empty_input_tasks": {"type": "integer"}, "billable_tasks": {"type": "integer"},
         "prompt_tokens": {"type": "integer"}, "expected_output_tokens": {"type": "integer"},
         "cost": {"type": "number"}, "currency": {"const": "USD"}, "price_source": {"type": "string"},
+        "signals": {"type": "object", "description": "the agent's confidence signal and its extra calls and "
+                    "tokens (included in prompt_tokens, expected_output_tokens and cost)"},
         "note": {"type": "string"}}},
 }
 

@@ -11,8 +11,10 @@ from flask import Blueprint, Response, jsonify, request, stream_with_context
 
 from ml_backend.review import export, verdicts
 from ml_backend.review.accuracy import AccuracyInputError
+from ml_backend.review.calibration_map import METHODS, CalibrationInputError
 from ml_backend.review.figures import figures
 from ml_backend.review.repair import repair_project
+from ml_backend.review.rescore import CalibrationUnavailable, rescore
 from ml_backend.review.views import ReviewConflict, ReviewError, ReviewRequest, create_review
 from ml_backend.service.api import ensure_project_exists, json_body, path_project, resolve_job_id, state
 from ml_backend.service.api.errors import ApiError, error_response
@@ -21,7 +23,8 @@ from ml_backend.service.api.schema import JOB_ID, Schema, operation, path_param,
 bp = Blueprint("reviews", __name__)
 bp.before_request(resolve_job_id)
 
-REVIEW_FIELDS = ("job", "kind", "threshold", "lowest", "label", "keyword", "other_job", "audit", "seed", "title")
+REVIEW_FIELDS = ("job", "kind", "threshold", "lowest", "label", "keyword", "other_job", "audit", "seed", "title",
+                 "diverse", "budget")
 
 
 @bp.errorhandler(ReviewError)
@@ -31,7 +34,13 @@ def _review_error(exc: ReviewError) -> Response:
     return error_response(400, "invalid_request", str(exc))
 
 
+@bp.errorhandler(CalibrationUnavailable)
+def _no_calibration(exc: CalibrationUnavailable) -> Response:
+    return error_response(409, "conflict", str(exc))
+
+
 @bp.errorhandler(AccuracyInputError)
+@bp.errorhandler(CalibrationInputError)
 @bp.errorhandler(export.ExportError)
 def _input_error(exc: ValueError) -> Response:
     return error_response(400, "invalid_request", str(exc))
@@ -55,6 +64,8 @@ def create_review_route() -> tuple[Response, int]:
         audit=body.integer("audit", None, minimum=1),
         seed=body.integer("seed", None),
         title=body.text("title", None),
+        diverse=body.integer("diverse", None, minimum=1),
+        budget=body.integer("budget", None, minimum=1),
     )
     result = create_review(state().runtime, review)
     return jsonify(result), 201 if result["created"] else 200
@@ -80,6 +91,16 @@ def sync_verification_route(job_id: str) -> Response:
 def verification_route(job_id: str) -> Response:
     target = _query_probability("target")
     return jsonify(figures(state().runtime, job_id, 0.95 if target is None else target))
+
+
+@bp.post("/api/jobs/<job_id:job_id>/rescore")
+def rescore_route(job_id: str) -> Response:
+    """Rewrite the job's prediction scores in Label Studio with the agent's calibrated confidence."""
+    body = json_body(optional=True)
+    unknown = sorted(set(body.data) - {"method"})
+    if unknown:
+        raise ApiError(400, "invalid_request", f"unknown field {unknown[0]!r}; rescore takes 'method'")
+    return jsonify(rescore(state().runtime, job_id, body.text("method", "auto")))
 
 
 @bp.get("/api/jobs/<job_id:job_id>/export")
@@ -125,6 +146,11 @@ OPENAPI_PATHS: dict[str, Schema] = {
         "Verification figures: accuracy, bands, AUROC, ECE, recommended threshold, audit estimate",
         (200, "figures", ref("VerificationFigures")), errors=(400, 401, 404),
         params=(JOB_ID, query_param("target", _PROBABILITY, "target accuracy (default 0.95)")))},
+    "/api/jobs/{job_id}/rescore": {"post": operation(
+        "Rewrite the job's prediction scores in Label Studio with the agent's calibrated confidence (409: too "
+        "few verified items to calibrate)", (200, "the calibration used and how many predictions it rescored",
+                                            ref("Rescore")),
+        errors=(400, 401, 404, 409), params=(JOB_ID,), body=ref("RescoreRequest"))},
     "/api/jobs/{job_id}/export": {"get": operation(
         "Final labels, one row per task, with their source (human, llm, none)",
         (200, "JSON lines or CSV, streamed", None), errors=(400, 401, 404),
@@ -136,13 +162,17 @@ OPENAPI_PATHS: dict[str, Schema] = {
 OPENAPI_SCHEMAS: dict[str, Schema] = {
     "ReviewRequest": {"type": "object", "required": ["job", "kind"], "additionalProperties": False, "properties": {
         "job": {"type": "string"},
-        "kind": {"enum": ["threshold", "lowest", "label", "keyword", "errors", "disagree", "audit"]},
+        "kind": {"enum": ["threshold", "lowest", "label", "keyword", "errors", "disagree", "audit", "diverse",
+                          "budget"]},
         "threshold": {**_PROBABILITY, "description": "threshold: score bound; audit: acceptance threshold "
                                                      "(default: the recommended one)"},
         "lowest": {"type": "integer", "minimum": 1}, "label": {"type": "string"}, "keyword": {"type": "string"},
         "other_job": {"type": "string"}, "audit": {"type": "integer", "minimum": 1, "description": "sample size"},
         "seed": {"type": "integer", "description": "audit sample seed (default 0)"},
-        "title": {"type": "string", "description": "view title (default: derived from job, kind, parameters)"}}},
+        "title": {"type": "string", "description": "view title (default: derived from job, kind, parameters)"},
+        "diverse": {"type": "integer", "minimum": 1, "description": "diverse: clusters, one representative each"},
+        "budget": {"type": "integer", "minimum": 1,
+                   "description": "budget: tasks with the most expected errors, covering the clusters"}}},
     "Review": {"type": "object", "required": ["view_id", "url", "title", "task_ids", "created"], "properties": {
         "view_id": {"type": "integer"}, "url": {"type": "string"}, "title": {"type": "string"},
         "task_ids": {"type": "array", "items": {"type": "integer"}, "description": "the view's tasks, in order"},
@@ -150,7 +180,17 @@ OPENAPI_SCHEMAS: dict[str, Schema] = {
         "kind": {"type": "string"}, "ordering": {"enum": ["predictions_score", "id"]},
         "model_version": {"type": "string"},
         "form": {"enum": ["ids", "filters"], "description": "how the view selects its tasks"},
-        "sample": {"type": "array", "items": {"type": "integer"}, "description": "audit: the whole sample"}}},
+        "sample": {"type": "array", "items": {"type": "integer"}, "description": "audit: the whole sample"},
+        "representation": {"type": "string", "description": "diverse, budget: embeddings <model> or TF-IDF"},
+        "representation_note": {"type": "string", "description": "why not embeddings, when TF-IDF"},
+        "clusters": {"type": "integer"}, "expected_errors": {"type": "number"}}},
+    "RescoreRequest": {"type": "object", "additionalProperties": False, "properties": {
+        "method": {"enum": list(METHODS), "default": "auto"}}},
+    "Rescore": {"type": "object", "required": ["job", "rescored", "available"], "properties": {
+        "job": {"type": "string"}, "model_version": {"type": "string"}, "rescored": {"type": "integer"},
+        "available": {"const": True}, "n": {"type": "integer"}, "method": {"enum": ["isotonic", "platt"]},
+        "ece_before": {"type": "number"}, "ece_after": {"type": "number", "description": "cross-validated"},
+        "map": {"type": "object"}}},
     "ReviewRepair": {"type": "object", "properties": {
         "project": {"type": "integer"},
         "views": {"type": "array", "items": {"type": "object", "properties": {
@@ -172,5 +212,14 @@ OPENAPI_SCHEMAS: dict[str, Schema] = {
         "auroc": {"type": ["number", "null"]}, "ece": {"type": ["number", "null"]},
         "recommendation": {"type": "object"}, "threshold": {"type": ["number", "null"]},
         "audit": {"type": "object"}, "recommended_threshold": {"type": ["number", "null"]},
-        "failed_verified": {"type": "integer"}, "audits": {"type": "array", "items": {"type": "object"}}}},
+        "failed_verified": {"type": "integer"}, "audits": {"type": "array", "items": {"type": "object"}},
+        "calibration": {"type": "object", "description": "the agent's calibration map from all its verified items: "
+                        "available, n, method, ece_before, ece_after (cross-validated), reliability_before/after; "
+                        "or available false and the reason"},
+        "effort": {"type": "object", "description": "{strategy: tasks humans must verify for the final dataset "
+                   "to reach the target (failed tasks included), share, 95% bootstrap interval; or the reason}"},
+        "controls": {"type": "object", "description": "per control other than Choices, its figures element by "
+                     "element: spans (precision, recall, F1 per label, AUROC), text, numbers, taxonomy paths",
+                     "additionalProperties": {"type": "object", "required": ["kind"], "properties": {
+                         "kind": {"enum": ["labels", "textarea", "rating", "number", "taxonomy"]}}}}}},
 }

@@ -1,0 +1,85 @@
+"""Every non-choice control through one agent against the simulator (real openai client over
+HTTP): the answer is read, spans are placed in the task's text, each element has a confidence
+and the Label Studio results have the shape of their control."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ml_backend.engine import agents
+from ml_backend.engine.annotate import Annotator
+from ml_backend.engine.llm import LLMClient
+from ml_backend.engine.modelconfig import Capabilities, ModelConfig
+from ml_backend.store import Store
+
+CONFIG = """<View><Text name="text" value="$text"/>
+<Labels name="ner" toName="text"><Label value="Person" alias="PER"/><Label value="Organisation" alias="ORG"/>
+<Label value="Location" alias="LOC"/></Labels>
+<TextArea name="summary" toName="text"/>
+<Rating name="stars" toName="text" maxRating="5"/>
+<Number name="year" toName="text" min="1990" max="2030"/>
+<Taxonomy name="where" toName="text"><Choice value="Europe"><Choice value="France"/><Choice value="Spain"/></Choice>
+<Choice value="Asia"><Choice value="Japan"/></Choice></Taxonomy>
+<Choices name="sentiment" toName="text"><Choice value="Positive"/><Choice value="Negative"/></Choices>
+</View>"""
+TEXTS = [
+    "Maria Lopez joined Acme Bank in Madrid last spring and loves it.",
+    "Kenji Sato met the Tokyo Council in Osaka; a dreadful, rude meeting.",
+    "Yesterday Anna Weber flew from Berlin to Paris for Globex Inc.",
+]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    instance = Store(f"sqlite:///{tmp_path / 'cache.db'}")
+    instance.create_all()
+    yield instance
+    instance.dispose()
+
+
+def annotator(sim: Any, store: Store, monkeypatch: pytest.MonkeyPatch, model: str = "sim-small") -> Annotator:
+    monkeypatch.setenv("SIM_KEY", sim.api_key)
+    logprobs = model != "sim-nologprobs"
+    config = ModelConfig(model=model, base_url=sim.base_url, api_key_env="SIM_KEY",
+                         capabilities=Capabilities(response_format="json_schema", logprobs=logprobs,
+                                                   top_logprobs=5 if logprobs else 0, seed=False, choices=True))
+    agent = agents.draft(name="test", project=1, label_config=CONFIG, config=config)
+    return Annotator(agent, LLMClient(config), store)
+
+
+def test_every_control_is_answered_placed_and_scored(sim: Any, store: Store,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    worker = annotator(sim, store, monkeypatch)
+    for number, text in enumerate(TEXTS):
+        outcome = worker.annotate({"id": number, "data": {"text": text}})
+        assert outcome.ok, outcome.error_detail
+        meta = outcome.meta
+        for span in meta["spans"]["ner"]:
+            assert text[span["start"]:span["end"]] == span["text"]
+            assert span["label"] in ("PER", "ORG", "LOC") and 0 < span["confidence"] <= 1
+        assert outcome.labels["ner"] == sorted({span["label"] for span in meta["spans"]["ner"]})
+        assert meta["texts"]["summary"] and text.startswith(meta["texts"]["summary"][0].split()[0])
+        assert 1 <= meta["numbers"]["stars"] <= 5 and outcome.labels["stars"] == [str(meta["numbers"]["stars"])]
+        assert 1990 <= meta["numbers"]["year"] <= 2030
+        assert meta["paths"]["where"] and all(path[0] in ("Europe", "Asia") for path in meta["paths"]["where"])
+        assert meta["methods"]["summary"] == "mean_token_prob"
+        assert all(0 < value <= 1 for value in outcome.confidence.values())
+        assert outcome.score == min(outcome.confidence.values())
+        types = [result["type"] for result in outcome.results]
+        assert types == ["labels"] * len(meta["spans"]["ner"]) + ["textarea", "rating", "number", "taxonomy",
+                                                                  "choices"]
+
+
+def test_without_logprobs_every_element_is_scored_by_sampled_answers(sim: Any, store: Store,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    outcome = annotator(sim, store, monkeypatch, "sim-nologprobs").annotate({"id": 1, "data": {"text": TEXTS[0]}})
+    assert outcome.ok, outcome.error_detail
+    assert outcome.meta["method"] == "self_consistency"
+    assert set(outcome.meta["methods"].values()) == {"self_consistency"}
+    samples = 5  # the agent's default consistency_samples: every share is a multiple of 1/5
+    for value in [*outcome.confidence.values(), *(s["confidence"] for s in outcome.meta["spans"]["ner"])]:
+        assert value is not None and 0 <= value <= 1 and round(value * samples, 6).is_integer()
