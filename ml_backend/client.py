@@ -31,6 +31,9 @@ FINAL_STATUSES = ("done", "failed", "cancelled")
 #: How long ``wait`` rides out a service that does not answer (a restart, a redeploy): jobs
 #: go on without the service's HTTP side, so a follower should not give up at the first miss.
 RECONNECT_S = 300.0
+#: How long the service holds one ``wait`` request when nobody watches the progress: it answers
+#: as soon as the job's status changes, so this only bounds how long one request lasts.
+HOLD_S = 20.0
 #: Answers of a proxy in front of a service that is down or restarting.
 _GATEWAY = (502, 503, 504)
 
@@ -123,7 +126,10 @@ class Client:
     def wait(self, job: str, *, timeout: float | None = None, poll: float = 0.5,
              on_progress: Callable[[Job], None] | None = None, reconnect_s: float = RECONNECT_S,
              on_waiting: Callable[[str], None] | None = None) -> Job:
-        """Poll a job until it is done, failed or cancelled; ``on_progress`` sees every poll.
+        """Follow a job until it is done, failed or cancelled; ``on_progress`` sees it every
+        ``poll`` seconds. Each request asks the service to hold its answer until the job's status
+        changes (``?wait=``), so the job's end is seen at once, not at the next poll; a service
+        that answers at once (its waiters are all taken) is asked again after ``poll``.
         Raises TimeoutError (the job goes on) when ``timeout`` seconds pass first.
 
         While the service does not answer (it restarts; the job carries on), retry with backoff
@@ -131,9 +137,14 @@ class Client:
         that we are waiting for it and when it is back; then raise its ServiceError."""
         deadline = None if timeout is None else time.monotonic() + timeout
         outage = _Outage(reconnect_s, on_waiting or _log_waiting)
+        hold = poll if on_progress is not None else HOLD_S
+        status = None
         while True:
+            if deadline is not None:
+                hold = max(0.0, min(hold, deadline - time.monotonic()))
+            asked = time.monotonic()
             try:
-                current = self.job(job)
+                current = self.job(job, wait=hold)
             except ServiceError as exc:
                 if exc.status is not None and exc.status not in _GATEWAY:
                     raise
@@ -144,9 +155,11 @@ class Client:
                 on_progress(current)
             if current["status"] in FINAL_STATUSES:
                 return current
-            if deadline is not None and time.monotonic() > deadline:
+            if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"job {current['id']} is still {current['status']} after {timeout:g} s")
-            time.sleep(poll)
+            if current["status"] == status and time.monotonic() - asked < min(hold, poll) / 2:
+                time.sleep(poll)  # not held: the service's waiters are busy, or it predates ?wait
+            status = current["status"]
 
     def estimate(self, agent: str, subset: str = "all", *, project: int | None = None) -> Record:
         """Tokens and cost of a job from the real prompts; nothing is sent to the model."""
@@ -157,8 +170,10 @@ class Client:
         found = self._request("GET", "/api/jobs", params=params)["jobs"]
         return Records((Job(job) for job in found), JOB_COLUMNS)
 
-    def job(self, job: str) -> Job:
-        return Job(self._request("GET", f"/api/jobs/{job}"))
+    def job(self, job: str, wait: float = 0.0) -> Job:
+        """The job now; with ``wait`` seconds (up to 30), as soon as its status changes."""
+        params = {"wait": f"{wait:g}"} if wait > 0 else None
+        return Job(self._request("GET", f"/api/jobs/{job}", params=params))
 
     def summary(self, job: str) -> JobSummary | None:
         """The job's persisted summary once it has ended (None while it runs)."""

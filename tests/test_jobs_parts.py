@@ -11,6 +11,7 @@ import pytest
 
 from ml_backend.engine.annotate import Outcome
 from ml_backend.jobs import pricing
+from ml_backend.jobs.inflight import in_flight
 from ml_backend.jobs.items import api_error_kind, item_fields
 from ml_backend.jobs.locks import FileLeases, LocalHeartbeats
 from ml_backend.jobs.options import JobOptions
@@ -130,13 +131,22 @@ def test_missing_price_file_is_named(tmp_path: Path) -> None:
 
 # --- items ----------------------------------------------------------------------------------------
 
+def test_in_flight_counts_overlapping_calls_and_averages_over_their_span() -> None:
+    # three calls: [0, 2], [1, 3] and [3, 4]; two open at once at most (the third starts as one ends)
+    assert in_flight([(100.0, 2.0), (101.0, 2.0), (103.0, 1.0)]) == {
+        "peak": 2, "mean": 1.25, "span_s": 4.0, "last_answer_at": 104.0}
+    assert in_flight([]) is None
+
+
 def test_item_fields_price_the_outcome_and_keep_the_results() -> None:
     results = [{"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": ["Positive"]}}]
     outcome = Outcome(7, labels={"sentiment": ["Positive"]}, confidence={"sentiment": 0.9}, score=0.9,
-                      tokens_in=1000, tokens_out=10, attempts=2, results=results, meta={"method": "logprobs"})
+                      tokens_in=1000, tokens_out=10, attempts=2, results=results, meta={"method": "logprobs"},
+                      sent_at=1796000000.5)
     fields = item_fields(outcome, pricing.price_for("gpt-4o-mini", env={}))
     assert fields["cost"] == pytest.approx((1000 * 0.15 + 10 * 0.60) / 1e6)
-    assert fields["meta"] == {"method": "logprobs", "results": results, "cached": False, "queue_s": 0.0}
+    assert fields["meta"] == {"method": "logprobs", "results": results, "cached": False, "queue_s": 0.0,
+                              "sent_at": 1796000000.5}
     assert fields["error_class"] is None and fields["invalid_label"] is None and fields["api_error_kind"] is None
 
 

@@ -463,6 +463,23 @@ def test_latency_is_per_request_not_serialised(sim: SimulatorHandle) -> None:
     assert 0.3 <= elapsed < 1.5
 
 
+def test_stats_report_the_requests_in_flight_peak_and_time_average(sim: SimulatorHandle) -> None:
+    sim.configure(latency_ms=400)
+    shared = client(sim)
+    before = time.time()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(lambda i: shared.chat.completions.create(model="sim-small", messages=messages(f"f{i}")),
+                      range(6)))
+    flight = sim.stats()["in_flight"]
+    assert flight["now"] == 0 and flight["max"] == 6
+    assert 5.0 < flight["mean"] <= 6.0, flight  # six calls held together for ~0.4 s of a ~0.4 s span
+    assert 0.4 <= flight["busy_s"] < 1.0 and before < flight["last_at"] <= time.time()
+    ask(sim, "one more, alone")  # 0.4 s more at 1 in flight: the time average falls to about 3.5
+    flight = sim.stats()["in_flight"]
+    assert flight["max"] == 6 and 2.5 < flight["mean"] < 4.5, flight
+    assert sim.reset()["in_flight"] == {"now": 0, "max": 0, "mean": 0.0, "busy_s": 0.0, "last_at": None}
+
+
 def test_stats_count_requests_statuses_and_tokens(sim: SimulatorHandle) -> None:
     first = ask(sim, "one")
     second = ask(sim, "two")

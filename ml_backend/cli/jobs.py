@@ -219,6 +219,10 @@ def _render_summary(summary: dict[str, Any]) -> None:
                   f"predictions written {summary['predictions_written']}")
     console.print(f"  per call: latency {_seconds(summary.get('mean_latency_s'))} · waiting for a slot "
                   f"{_seconds(summary.get('mean_queue_s'))} (mean)", highlight=False)
+    flight = summary.get("in_flight")
+    if flight:
+        console.print(f"  LLM calls in flight: peak {flight['peak']} · mean {flight['mean']} over "
+                      f"{flight['span_s']:.1f} s", highlight=False)
 
 
 def _render_signal_cost(signals: dict[str, Any] | None) -> None:

@@ -51,6 +51,7 @@ class Outcome:
     tokens_out: int = 0
     latency_s: float | None = 0.0
     queue_s: float = 0.0
+    sent_at: float | None = None
     attempts: int = 0
     cached: bool = False
     results: list[dict[str, Any]] = field(default_factory=list)
@@ -224,6 +225,7 @@ class Annotator:
             outcome.tokens_out = response.get("completion_tokens", 0)
             outcome.latency_s = response.get("latency_s", 0.0)
             outcome.queue_s = response.get("queue_s", 0.0)
+            outcome.sent_at = response.get("sent_at")
             outcome.attempts = response.get("attempts", 1)
         if outcome.ok:
             outcome.results = to_ls_results(self.agent.spec, answer, data)
@@ -242,4 +244,5 @@ def _as_response(completion: Completion) -> dict[str, Any]:
         "finish_reason": completion.finish_reason,
         "latency_s": completion.latency_s,
         "queue_s": completion.queue_s,
+        "sent_at": completion.sent_at,
     }

@@ -24,7 +24,10 @@ Why each part is here:
   endpoint returns one choice per call, n samples are n calls.
 * `latency_s` is the time of the HTTP attempt that answered; `queue_s` is the time spent waiting
   for a concurrency slot and the rate limiter, kept apart so latency figures do not grow with
-  the concurrency a job is tuned to.
+  the concurrency a job is tuned to; `sent_at` (wall clock) is when that attempt started, so a
+  job can tell how many calls it had in flight over time.
+* A slot is held for the rate limiter's wait and the HTTP exchange only: the caller renders,
+  parses, scores and records outside it, so the next call can start while it does.
 """
 
 from __future__ import annotations
@@ -83,7 +86,8 @@ class Completion:
     """A model's answer. `logprobs` is `choices[0].logprobs.content` as plain dicts; `samples` holds
     every choice's content when more than one was asked for; `latency_s` is the answering
     requests' own duration, `queue_s` the time spent waiting for a concurrency slot and the rate
-    limiter; `attempts` counts every HTTP attempt the call made."""
+    limiter; `attempts` counts every HTTP attempt the call made; `sent_at` is the wall time the
+    answering attempt started."""
 
     content: str | None
     logprobs: list[dict[str, Any]] | None
@@ -94,6 +98,7 @@ class Completion:
     attempts: int
     finish_reason: str | None
     queue_s: float = 0.0
+    sent_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -221,11 +226,15 @@ class LLMClient:
     def _create(self, request: dict[str, Any], tokens: int, policy: RetryPolicy, n: int,
                 retryable: Callable[[BaseException], bool] = is_retryable) -> Completion:
         try:
-            (response, latency, queued), used = self._with_retries(
-                lambda: self._client.chat.completions.create(**request), tokens, 0, policy, retryable)
+            (raw, latency, queued, sent_at), used = self._with_retries(
+                lambda: self._client.chat.completions.with_raw_response.create(**request), tokens, 0, policy,
+                retryable)
+            response = raw.parse()  # with the slot free for the next call
         except _Failed as failed:
             raise self._classify(failed.error, failed.attempts) from None
-        return _completion(response, latency, used, n, queued)
+        except openai.APIError as error:  # an answer that is not a completion, as `create` would raise it
+            raise self._classify(error, used) from None
+        return _completion(response, latency, used, n, queued, sent_at)
 
     def _one_by_one(self, messages: list[Message], response_format: dict[str, Any] | None, n: int, prompt: int,
                     temperature: float | None) -> Completion:
@@ -244,12 +253,13 @@ class LLMClient:
             prompt_tokens=sum(part.prompt_tokens or 0 for part in parts),
             completion_tokens=sum(part.completion_tokens or 0 for part in parts),
             latency_s=sum(part.latency_s for part in parts), attempts=sum(part.attempts for part in parts),
-            finish_reason=parts[0].finish_reason, queue_s=sum(part.queue_s for part in parts))
+            finish_reason=parts[0].finish_reason, queue_s=sum(part.queue_s for part in parts),
+            sent_at=parts[0].sent_at)
 
     def list_models(self) -> list[str]:
         """The model ids the endpoint offers (retried like a completion, not rate limited)."""
         try:
-            (page, _, _), _ = self._with_retries(lambda: self._client.models.list(), None, 0, self.retry)
+            (page, _, _, _), _ = self._with_retries(lambda: self._client.models.list(), None, 0, self.retry)
         except _Failed as failed:
             raise self._classify(failed.error, failed.attempts) from None
         return [model.id for model in page]
@@ -270,12 +280,14 @@ class LLMClient:
         return request
 
     def _with_retries(self, call: Callable[[], T], tokens: int | None, done: int, policy: RetryPolicy,
-                      retryable: Callable[[BaseException], bool] = is_retryable) -> tuple[tuple[T, float, float], int]:
-        """Run `call` under `policy`: ((result, latency of the good attempt, time queued), attempts)."""
+                      retryable: Callable[[BaseException], bool] = is_retryable
+                      ) -> tuple[tuple[T, float, float, float], int]:
+        """Run `call` under `policy`: ((result, latency of the good attempt, time queued, when the
+        good attempt was sent), attempts)."""
         count = 0
         queued = 0.0
 
-        def attempt() -> tuple[T, float, float]:
+        def attempt() -> tuple[T, float, float, float]:
             nonlocal count, queued
             waiting = time.monotonic()
             with self._slots:
@@ -283,8 +295,9 @@ class LLMClient:
                     self.limiter.acquire(tokens)
                 queued += time.monotonic() - waiting
                 count += 1
+                sent_at = time.time()
                 result, latency = self._send(call, done + count)
-                return result, latency, queued
+            return result, latency, queued, sent_at
 
         retrying = Retrying(
             retry=retry_if_exception(retryable),
@@ -373,7 +386,8 @@ def _configured_format(config: ModelConfig, schema_format: dict[str, Any] | None
     return None if config.response_format == "none" else {"type": "json_object"}
 
 
-def _completion(response: Any, latency: float, attempts: int, n: int, queued: float = 0.0) -> Completion:
+def _completion(response: Any, latency: float, attempts: int, n: int, queued: float = 0.0,
+                sent_at: float | None = None) -> Completion:
     choices = response.choices or []
     first = choices[0] if choices else None
     content = first.message.content if first else None
@@ -390,4 +404,5 @@ def _completion(response: Any, latency: float, attempts: int, n: int, queued: fl
         attempts=attempts,
         finish_reason=first.finish_reason if first else None,
         queue_s=queued,
+        sent_at=sent_at,
     )

@@ -32,6 +32,7 @@ from ml_backend.jobs.locks import Heartbeats, chunk_key
 from ml_backend.jobs.options import JobOptions
 from ml_backend.jobs.pricing import Price, price_for
 from ml_backend.jobs.recorder import Recorder
+from ml_backend.jobs.watch import WATCH
 from ml_backend.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -234,6 +235,7 @@ class ChunkProcessor:
                           run.job_id, run.index)
         finally:
             self._unhold(run)
+            WATCH.changed(run.job_id)
 
     def _release(self, run: _Run) -> None:
         try:

@@ -28,6 +28,7 @@ from ml_backend.jobs.planner import Planner
 from ml_backend.jobs.pricing import price_for
 from ml_backend.jobs.pusher import Backoff, Pusher
 from ml_backend.jobs.summary import build_summary
+from ml_backend.jobs.watch import WATCH
 from ml_backend.runtime import Runtime
 from ml_backend.store import AgentRecord, ChunkRecord, JobRecord
 
@@ -64,6 +65,7 @@ class Coordinator:
         self._keeper: LeaseKeeper | None = None
         self._next_listener_check = time.monotonic() + 10
         self._start_failures: dict[int, tuple[int, float]] = {}
+        self._seen = WATCH.version(job_id)
 
     def run(self) -> None:
         """The thread's body: returns when the job ends, or when this process stops."""
@@ -279,6 +281,7 @@ class Coordinator:
             job = self.store.add_counts(self.job_id, skipped=missing)
         self._save_summary(job, agent)
         self.store.set_status(self.job_id, "done")
+        WATCH.changed(self.job_id)
         log.info("job %s done: %d task(s), %d labeled", self.job_id, job.total, job.labeled)
 
     def _wind_down(self, job: JobRecord, agent: AgentRecord) -> None:
@@ -296,6 +299,7 @@ class Coordinator:
         log.error("job %s failed: %s", self.job_id, message)
         try:
             job = self.store.set_status(self.job_id, "failed", error=message)
+            WATCH.changed(self.job_id)
             agent = self.store.get_agent(job.agent_id)
             if agent is not None:
                 self._save_summary(job, agent)
@@ -315,8 +319,10 @@ class Coordinator:
         return job
 
     def _pause(self, seconds: float) -> None:
-        """Sleep, renewing the lease; raise Stop when the service closes or the lease is lost."""
-        if self.stopping.wait(seconds):
+        """Sleep, renewing the lease, less when a chunk of the job ends in this process (the last
+        one ends the job at once); raise Stop when the service closes or the lease is lost."""
+        self._seen = WATCH.pause(self.job_id, seconds, self._seen)
+        if self.stopping.is_set():
             raise Stop()
         if self._keeper is not None and self._keeper.lost.is_set():
             log.warning("job %s: lease lost to another coordinator", self.job_id)

@@ -30,7 +30,7 @@ Label Studio as one page."""
     lease_s: float = 15.0
     poll_s: float = 0.5
     push_batch: int = 500
-    push_interval_s: float = 2.0
+    push_interval_s: float = 0.5
     push_backoff_max_s: float = 30.0
     max_chunk_attempts: int = 5
     plan_ahead: int = 8

@@ -1,7 +1,8 @@
 """The report a finished job keeps: what happened to its tasks, what it cost, how fast it ran.
 
 Counts come from the job's counters (moved atomically with every item), the distributions from
-the store's aggregates over the items; nothing here loads the items themselves.
+the store's aggregates over the items; only the calls' in-flight profile reads two numbers per
+item, a page at a time.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from ml_backend.jobs.inflight import in_flight
 from ml_backend.jobs.pricing import price_for
 from ml_backend.jobs.signalcost import counted
 from ml_backend.store import COUNTERS, AgentRecord, JobRecord, Store
@@ -45,6 +47,7 @@ def build_summary(store: Store, job: JobRecord, agent: AgentRecord, *, now: date
         "mean_queue_s": None if stats.mean_queue_s is None else round(stats.mean_queue_s, 4),
         "wall_time_s": round(wall, 3),
         "throughput_per_s": round(job.done / wall, 3) if wall > 0 else None,
+        "in_flight": in_flight(store.call_spans(job.id)),
         "signals": counted(store, job, agent.config.get("confidence", "label")),
     }
 

@@ -13,6 +13,7 @@ import logging
 from flask import Flask, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from ml_backend.jobs.watch import WATCH
 from ml_backend.redact import install_log_filter
 from ml_backend.review.webhook import HintFollower
 from ml_backend.runtime import Runtime
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                                              HintFollower(runtime))
     logging.getLogger("ml_backend").setLevel(settings.log_level)
     metrics.install(app)  # first, so that refused requests are counted and timed too
+    WATCH.configure(max(1, settings.threads // 2))  # long-polling clients never hold every thread
     auth.install(app, settings.basic_auth)
     app.before_request(_body_limit(settings))
     errors.install(app)

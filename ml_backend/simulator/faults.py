@@ -11,6 +11,7 @@ import collections
 import math
 import random
 import threading
+import time
 from typing import Any
 
 from ml_backend.simulator.options import SimulatorOptions
@@ -89,6 +90,11 @@ class Stats:
 
     ``by_status`` keys are HTTP status codes as strings, plus ``"drop"`` (closed without an
     answer) and ``"timeout"`` (counted when the sleep starts; its late answer is not counted).
+
+    ``in_flight`` is the number of chat requests the server holds (from their body read to their
+    answer sent): ``max``, and ``mean`` as the time average from the first request's arrival to
+    the last answer (``busy_s``), which is how close a client keeps to its concurrency; ``last_at``
+    is the wall time of the last answer (a benchmark measures a job's tail from it).
     """
 
     def __init__(self) -> None:
@@ -103,6 +109,32 @@ class Stats:
             self._prompt_tokens = 0
             self._completion_tokens = 0
             self._last_request: Any = None
+            # requests held across a reset still count (they leave later), from the reset on
+            self._in_flight: int = getattr(self, "_in_flight", 0)
+            self._max_in_flight = self._in_flight
+            self._area = 0.0  # in-flight x seconds since the first request
+            self._first: float | None = time.monotonic() if self._in_flight else None
+            self._changed = self._first or 0.0
+            self._last_at: float | None = None
+
+    def enter(self) -> None:
+        """A chat request arrived (call ``leave`` once it is answered)."""
+        with self._lock:
+            now = time.monotonic()
+            if self._first is None:
+                self._first = self._changed = now
+            self._area += self._in_flight * (now - self._changed)
+            self._changed = now
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+
+    def leave(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._area += self._in_flight * (now - self._changed)
+            self._changed = now
+            self._in_flight -= 1
+            self._last_at = time.time()
 
     def received(self, body: Any) -> None:
         with self._lock:
@@ -121,4 +153,15 @@ class Stats:
         with self._lock:
             return {"requests": self._requests, "completions": self._completions, "by_status": dict(self._by_status),
                     "prompt_tokens": self._prompt_tokens, "completion_tokens": self._completion_tokens,
-                    "last_request": self._last_request}
+                    "last_request": self._last_request, "in_flight": self._in_flight_stats()}
+
+    def _in_flight_stats(self) -> dict[str, Any]:
+        """Called with the lock held."""
+        busy = 0.0 if self._first is None else self._changed - self._first
+        area = self._area
+        if self._in_flight:  # up to now for the requests still held
+            now = time.monotonic()
+            area += self._in_flight * (now - self._changed)
+            busy = now - (self._first or now)
+        return {"now": self._in_flight, "max": self._max_in_flight, "mean": round(area / busy, 3) if busy else 0.0,
+                "busy_s": round(busy, 3), "last_at": self._last_at}

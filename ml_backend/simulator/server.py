@@ -122,7 +122,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         path = urlsplit(self.path).path.rstrip("/")
         if method == "POST" and path == "/v1/chat/completions":
-            self._chat(raw)
+            stats = self.server.state.stats
+            stats.enter()
+            try:
+                self._chat(raw)
+            finally:
+                stats.leave()
             return
         try:
             self._send_json(200, self._route(method, path, raw))

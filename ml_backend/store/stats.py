@@ -59,6 +59,24 @@ class StatsOps(StoreBase):
             )
 
 
+    def call_spans(self, job_id: str) -> list[tuple[float, float]]:
+        """(sent at, latency) of the LLM call that answered each task of the job, wall-clock
+        seconds, read a page at a time; cached answers and failed calls have none."""
+        sent_at = Item.meta["sent_at"].as_float()
+        query = (select(Item.task_id, sent_at, Item.latency_s)
+                 .where(Item.job_id == job_id, sent_at.is_not(None), Item.latency_s.is_not(None))
+                 .order_by(Item.task_id).limit(PAGE))
+        spans: list[tuple[float, float]] = []
+        after = None
+        with self._read() as session:
+            while True:
+                page = session.execute(query if after is None else query.where(Item.task_id > after)).all()
+                spans.extend((float(start), float(latency)) for _, start, latency in page)
+                if len(page) < PAGE:
+                    return spans
+                after = page[-1][0]
+
+
 def _label_distribution(session: Session, job_id: str) -> dict[str, dict[str, int]]:
     """Counts of each label value per control over labeled items, read a page at a time."""
     counts: defaultdict[str, Counter[str]] = defaultdict(Counter)

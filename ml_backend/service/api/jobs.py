@@ -2,7 +2,7 @@
 
 A job runs on the agent's own project. Starting one only records it and wakes its coordinator
 (``ml_backend.jobs.manager``); the work happens in the background, so the answer is 202 and the
-client polls ``GET /api/jobs/<id>``.
+client follows ``GET /api/jobs/<id>?wait=S``, which answers as soon as the job's status changes.
 """
 
 from __future__ import annotations
@@ -12,13 +12,15 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from ml_backend.engine.modelconfig import ModelConfig
+from ml_backend.jobs.coordinator import FINAL
 from ml_backend.jobs.estimate import estimate
 from ml_backend.jobs.manager import JobManager, has_unfinished_jobs
 from ml_backend.jobs.pricing import PricingError
 from ml_backend.jobs.subset import Subset, SubsetError, parse_subset
+from ml_backend.jobs.watch import MAX_WAIT_S, WATCH
 from ml_backend.service.api import ensure_project_exists, json_body, query_int, resolve_job_id, state
 from ml_backend.service.api.agents import agent_or_404, ensure_agent_fits
 from ml_backend.service.api.errors import ApiError
@@ -118,7 +120,15 @@ def list_jobs() -> Response:
 
 @bp.get("/api/jobs/<job_id:job_id>")
 def show_job(job_id: str) -> Response:
-    return jsonify(_job_json(_job(job_id)))
+    """With ``?wait=S`` (seconds, up to 30) an unfinished job's answer is held until its status
+    changes or S seconds pass (``jobs.watch``): a client following a job hears of its end at once."""
+    seconds = _wait_seconds()
+    job = _job(job_id)
+    if seconds and job.status not in FINAL:
+        store, status = state().runtime.store, job.status
+        job = WATCH.wait(job.id, lambda: store.get_job(job_id) or job,
+                         lambda current: current.status != status, seconds)
+    return jsonify(_job_json(job))
 
 
 @bp.post("/api/jobs/<job_id:job_id>/cancel")
@@ -126,6 +136,7 @@ def cancel_job(job_id: str) -> Response:
     job = _job(job_id)
     try:
         job = state().runtime.store.set_status(job.id, "cancelled", error="cancelled by the user")
+        WATCH.changed(job.id)
     except InvalidTransitionError:
         raise ApiError(409, "conflict", f"job {job.id} is {job.status}; only a queued or running job "
                        "can be cancelled") from None
@@ -158,6 +169,20 @@ def job_json(job: JobRecord, model_version: str | None) -> dict[str, Any]:
 def _job_json(job: JobRecord) -> dict[str, Any]:
     agent = state().runtime.store.get_agent(job.agent_id)
     return job_json(job, agent.model_version if agent else None)
+
+
+def _wait_seconds() -> float:
+    raw = request.args.get("wait")
+    if raw is None or raw == "":
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= MAX_WAIT_S:
+        raise ApiError(400, "invalid_request", f"query parameter 'wait' must be a number of seconds from 0 to "
+                       f"{MAX_WAIT_S:g}, got {raw[:40]!r}")
+    return value
 
 
 def _agent_and_subset() -> tuple[AgentRecord, Subset, int]:

@@ -9,6 +9,8 @@ from ml_backend.store import COUNTERS
 _PROJECT = query_param("project", {"type": "integer"}, "only this project's jobs")
 _SUBSET = {"type": "string", "default": "all", "description": "all | unlabeled | ids:1,2,3 | view:<view id>",
            "pattern": r"^(all|unlabeled|ids:\d+(,\d+)*|view:\d+)$"}
+_WAIT = query_param("wait", {"type": "number", "minimum": 0, "maximum": 30},
+                    "hold the answer until the job's status changes, for up to this many seconds")
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 
 OPENAPI_SCHEMAS: dict[str, Schema] = {
@@ -40,6 +42,10 @@ OPENAPI_SCHEMAS: dict[str, Schema] = {
         "tokens_in": {"type": "integer"}, "tokens_out": {"type": "integer"}, "cost": {"type": "number"},
         "price_source": {"type": "string"}, "predictions_written": {"type": "integer"},
         "wall_time_s": {"type": "number"}, "throughput_per_s": {"type": ["number", "null"]},
+        "in_flight": {"oneOf": [{"type": "null"}, {"type": "object", "description": "LLM calls open at once: "
+                                 "peak, time-average (mean) over span_s, last_answer_at (epoch s)", "properties": {
+            "peak": {"type": "integer"}, "mean": {"type": "number"}, "span_s": {"type": "number"},
+            "last_answer_at": {"type": "number"}}}]},
         "signals": {"type": ["object", "null"], "description": "calls and tokens the agent's confidence signal "
                     "spent ({confidence, cost: {signal: {calls, prompt_tokens, completion_tokens}}, "
                     "fallback_items}); null when it costs nothing extra"}}},
@@ -63,8 +69,9 @@ OPENAPI_PATHS: dict[str, Schema] = {
     "/api/jobs/estimate": {"post": operation(
         "Estimate a job's tokens and cost from the real prompts of the subset", (200, "estimate", _ref("JobEstimate")),
         errors=(400, 401, 404, 413, 500, 503), body=_ref("JobRequest"))},
-    "/api/jobs/{job_id}": {"get": operation("Show a job: progress, counts, and its summary once ended",
-                                            (200, "job", _ref("Job")), errors=(401, 404), params=(JOB_ID,))},
+    "/api/jobs/{job_id}": {"get": operation(
+        "Show a job: progress, counts, and its summary once ended; with wait, held until its status changes",
+        (200, "job", _ref("Job")), errors=(400, 401, 404), params=(JOB_ID, _WAIT))},
     "/api/jobs/{job_id}/cancel": {"post": operation("Cancel a queued or running job (409 once it has ended)",
                                                     (200, "cancelled job", _ref("Job")), errors=(401, 404, 409),
                                                     params=(JOB_ID,))},
