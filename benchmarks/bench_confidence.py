@@ -43,7 +43,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ml_backend.engine import agents, capabilities, prompts  # noqa: E402
-from ml_backend.engine.annotate import SELF_CONSISTENCY_TEMPERATURE, Annotator  # noqa: E402
+from ml_backend.engine.annotate import SELF_CONSISTENCY_TEMPERATURE, Annotator, MemoryCache  # noqa: E402
 from ml_backend.engine.llm import LLMClient  # noqa: E402
 from ml_backend.engine.modelconfig import ModelConfig  # noqa: E402
 from ml_backend.engine.postprocess import parse_response, response_format  # noqa: E402
@@ -67,22 +67,6 @@ class Row:
     correct: bool
     signals: tuple[float, float, float, float]
     labelled: bool = True
-
-
-class MemoryCache:
-    """The annotator's response cache, in memory: every snippet is asked once."""
-
-    def __init__(self) -> None:
-        self._data: dict[str, dict[str, Any]] = {}
-
-    def cache_get(self, key: str) -> dict[str, Any] | None:
-        return self._data.get(key)
-
-    def cache_get_many(self, keys: list[str]) -> dict[str, Any]:
-        return {key: self._data[key] for key in keys if key in self._data}
-
-    def cache_put(self, key: str, response: dict[str, Any]) -> None:
-        self._data[key] = response
 
 
 def snippets() -> list[tuple[str, str]]:

@@ -47,7 +47,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ml_backend.engine import agents  # noqa: E402
-from ml_backend.engine.annotate import Annotator  # noqa: E402
+from ml_backend.engine.annotate import Annotator, MemoryCache  # noqa: E402
 from ml_backend.engine.embeddings import embed  # noqa: E402
 from ml_backend.engine.llm import LLMClient  # noqa: E402
 from ml_backend.engine.modelconfig import Capabilities, ModelConfig  # noqa: E402
@@ -70,22 +70,6 @@ class Task:
     text: str
     wrong: bool
     signals: dict[str, Any]
-
-
-class MemoryCache:
-    """The annotator's response cache, in memory."""
-
-    def __init__(self) -> None:
-        self._data: dict[str, dict[str, Any]] = {}
-
-    def cache_get(self, key: str) -> dict[str, Any] | None:
-        return self._data.get(key)
-
-    def cache_get_many(self, keys: list[str]) -> dict[str, Any]:
-        return {key: self._data[key] for key in keys if key in self._data}
-
-    def cache_put(self, key: str, response: dict[str, Any]) -> None:
-        self._data[key] = response
 
 
 def label_all(base_url: str, workers: int) -> tuple[list[Task], ModelConfig]:

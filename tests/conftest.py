@@ -16,7 +16,7 @@ import pytest
 
 pytest_plugins = ["tests.fixtures.simulator", "tests.fixtures.databases", "tests.fixtures.label_studio",
                   "tests.fixtures.service", "tests.fixtures.browser", "tests.fixtures.processes",
-                  "tests.fixtures.llama"]
+                  "tests.fixtures.llama", "tests.fixtures.annotators"]
 
 INTEGRATION = "integration"
 # fixtures that start or reach a service (or a real model, or the service under gunicorn) the fast

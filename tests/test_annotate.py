@@ -3,17 +3,12 @@ and a real SQLite store as the response cache."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ml_backend.engine import agents
-from ml_backend.engine.annotate import Annotator
-from ml_backend.engine.llm import LLMClient
-from ml_backend.engine.modelconfig import Capabilities, ModelConfig
+from ml_backend.engine.annotate import Annotator, MemoryCache
 from ml_backend.store import Store
 
 CONFIG = (
@@ -24,25 +19,13 @@ CONFIG = (
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    instance = Store(f"sqlite:///{tmp_path / 'cache.db'}")
-    instance.create_all()
-    yield instance
-    instance.dispose()
+def store(sqlite_store: Store) -> Store:
+    return sqlite_store
 
 
 @pytest.fixture
-def make_annotator(sim: Any, store: Store, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("SIM_KEY", sim.api_key)
-
-    def build(model: str = "sim-small", **options: Any) -> Annotator:
-        options.setdefault("capabilities", Capabilities(response_format="json_schema", logprobs=True, top_logprobs=5,
-                                                        seed=False, choices=True))
-        config = ModelConfig(model=model, base_url=sim.base_url, api_key_env="SIM_KEY", **options)
-        agent = agents.draft(name="test", project=1, label_config=CONFIG, config=config)
-        return Annotator(agent, LLMClient(config), store)
-
-    return build
+def make_annotator(sim_annotator: Any) -> Any:
+    return lambda model="sim-small", **options: sim_annotator(CONFIG, model, **options)
 
 
 def test_a_label_with_its_confidence_and_label_studio_results(make_annotator: Any, sim: Any) -> None:
@@ -67,6 +50,15 @@ def test_the_second_time_costs_no_llm_call(make_annotator: Any, sim: Any) -> Non
     assert again.cached and peeked is not None and peeked.cached
     assert (again.labels, again.score) == (first.labels, first.score)
     assert again.tokens_in == 0  # nothing paid the second time
+
+
+def test_without_a_store_answers_are_kept_in_memory(make_annotator: Any, sim: Any) -> None:
+    annotator = make_annotator()
+    annotator = Annotator(annotator.agent, annotator.client, MemoryCache())
+    task = {"id": 1, "data": {"text": "The service was excellent."}}
+    first, again = annotator.annotate(task), annotator.annotate({**task, "id": 2})
+    assert sim.stats()["requests"] == 1 and again.cached and not first.cached
+    assert (again.labels, again.score) == (first.labels, first.score) and again.task_id == 2
 
 
 def test_empty_input_and_context_overflow_never_call_the_model(make_annotator: Any, sim: Any) -> None:

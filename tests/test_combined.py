@@ -4,9 +4,7 @@ signal costs a job reports, on known synthetic data and a real SQLite store."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -52,11 +50,8 @@ def test_too_few_or_one_sided_verified_items_give_no_model_and_say_why() -> None
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    instance = Store(f"sqlite:///{tmp_path / 'store.db'}")
-    instance.create_all()
-    yield instance
-    instance.dispose()
+def store(sqlite_store: Store) -> Store:
+    return sqlite_store
 
 
 def test_the_store_combiner_fits_on_the_agents_verified_items(store: Store) -> None:

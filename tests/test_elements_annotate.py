@@ -4,17 +4,10 @@ and the Label Studio results have the shape of their control."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from ml_backend.engine import agents
 from ml_backend.engine.annotate import Annotator
-from ml_backend.engine.llm import LLMClient
-from ml_backend.engine.modelconfig import Capabilities, ModelConfig
-from ml_backend.store import Store
+from ml_backend.engine.modelconfig import Capabilities
 
 CONFIG = """<View><Text name="text" value="$text"/>
 <Labels name="ner" toName="text"><Label value="Person" alias="PER"/><Label value="Organisation" alias="ORG"/>
@@ -33,27 +26,14 @@ TEXTS = [
 ]
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    instance = Store(f"sqlite:///{tmp_path / 'cache.db'}")
-    instance.create_all()
-    yield instance
-    instance.dispose()
-
-
-def annotator(sim: Any, store: Store, monkeypatch: pytest.MonkeyPatch, model: str = "sim-small") -> Annotator:
-    monkeypatch.setenv("SIM_KEY", sim.api_key)
+def annotator(sim_annotator: Any, model: str = "sim-small") -> Annotator:
     logprobs = model != "sim-nologprobs"
-    config = ModelConfig(model=model, base_url=sim.base_url, api_key_env="SIM_KEY",
-                         capabilities=Capabilities(response_format="json_schema", logprobs=logprobs,
-                                                   top_logprobs=5 if logprobs else 0, seed=False, choices=True))
-    agent = agents.draft(name="test", project=1, label_config=CONFIG, config=config)
-    return Annotator(agent, LLMClient(config), store)
+    return sim_annotator(CONFIG, model, capabilities=Capabilities(
+        response_format="json_schema", logprobs=logprobs, top_logprobs=5 if logprobs else 0, seed=False, choices=True))
 
 
-def test_every_control_is_answered_placed_and_scored(sim: Any, store: Store,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    worker = annotator(sim, store, monkeypatch)
+def test_every_control_is_answered_placed_and_scored(sim: Any, sim_annotator: Any) -> None:
+    worker = annotator(sim_annotator)
     for number, text in enumerate(TEXTS):
         outcome = worker.annotate({"id": number, "data": {"text": text}})
         assert outcome.ok, outcome.error_detail
@@ -74,9 +54,8 @@ def test_every_control_is_answered_placed_and_scored(sim: Any, store: Store,
                                                                   "choices"]
 
 
-def test_without_logprobs_every_element_is_scored_by_sampled_answers(sim: Any, store: Store,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    outcome = annotator(sim, store, monkeypatch, "sim-nologprobs").annotate({"id": 1, "data": {"text": TEXTS[0]}})
+def test_without_logprobs_every_element_is_scored_by_sampled_answers(sim: Any, sim_annotator: Any) -> None:
+    outcome = annotator(sim_annotator, "sim-nologprobs").annotate({"id": 1, "data": {"text": TEXTS[0]}})
     assert outcome.ok, outcome.error_detail
     assert outcome.meta["method"] == "self_consistency"
     assert set(outcome.meta["methods"].values()) == {"self_consistency"}

@@ -4,20 +4,16 @@ and self-verification through the simulator (real openai client over HTTP)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ml_backend.engine import agents, selfverify, signals
-from ml_backend.engine.annotate import Annotator
 from ml_backend.engine.answers import score_answer
 from ml_backend.engine.labeling import parse_label_config
 from ml_backend.engine.llm import LLMClient
 from ml_backend.engine.modelconfig import Capabilities, ModelConfig
 from ml_backend.review.combined import CombinedModel
-from ml_backend.store import Store
 
 CONFIG = (
     '<View><Text name="text" value="$text"/><Choices name="sentiment" toName="text">'
@@ -145,25 +141,9 @@ def test_combined_uses_the_fitted_model_or_says_it_has_none() -> None:
 # --- through the simulator ----------------------------------------------------------------------
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    instance = Store(f"sqlite:///{tmp_path / 'cache.db'}")
-    instance.create_all()
-    yield instance
-    instance.dispose()
-
-
-@pytest.fixture
-def make_annotator(sim: Any, store: Store, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("SIM_KEY", sim.api_key)
-
-    def build(confidence: str, model: str = "sim-small", **options: Any) -> Annotator:
-        options.setdefault("capabilities", CAPS)
-        config = ModelConfig(model=model, base_url=sim.base_url, api_key_env="SIM_KEY", confidence=confidence,
-                             **options)
-        return Annotator(agents.draft(name="t", project=1, label_config=CONFIG, config=config), LLMClient(config),
-                         store)
-
-    return build
+def make_annotator(sim_annotator: Any) -> Any:
+    return lambda confidence, model="sim-small", **options: sim_annotator(
+        CONFIG, model, confidence=confidence, **({"capabilities": CAPS} | options))
 
 
 def test_self_verification_is_a_second_call_whose_p_yes_becomes_the_score(make_annotator: Any, sim: Any) -> None:

@@ -35,6 +35,23 @@ class ResponseCache(Protocol):
     def cache_put(self, key: str, response: dict[str, Any]) -> bool | None: ...
 
 
+class MemoryCache:
+    """A ``ResponseCache`` in this process's memory, for an Annotator used without a store
+    (scripts, benchmarks): every distinct prompt is still asked once."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, dict[str, Any]] = {}
+
+    def cache_get(self, key: str) -> dict[str, Any] | None:
+        return self._data.get(key)
+
+    def cache_get_many(self, keys: list[str]) -> dict[str, Any]:
+        return {key: self._data[key] for key in keys if key in self._data}
+
+    def cache_put(self, key: str, response: dict[str, Any]) -> None:
+        self._data[key] = response
+
+
 @dataclass
 class Outcome:
     """What happened to one task; the shape an item is stored and reported in."""
