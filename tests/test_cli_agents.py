@@ -65,6 +65,21 @@ def test_show_names_the_endpoint_fixed_at_registration(run: Any, project: int, s
     assert shown.exit_code == 0 and f"endpoint {service.settings.openai_base_url}" in " ".join(shown.output.split())
 
 
+def test_controls_the_agent_does_not_answer_are_named(run: Any, label_studio: Any) -> None:
+    config = SENTIMENT_CONFIG.replace("</View>", '<Image name="photo" value="$photo"/>'
+                                      '<RectangleLabels name="box" toName="photo"><Label value="Face"/>'
+                                      "</RectangleLabels></View>")
+    project = label_studio.new_project(config, [{"text": TEXTS[0], "photo": "https://example.com/a.png"}])
+    agent = one_json(run("agents", "create", "--project", project, "--name", "mixed", "--model", "sim-small",
+                         "--json"))
+    assert agent["ignored_controls"] == ['<RectangleLabels name="box">']
+    shown = run("agents", "show", agent["id"])
+    assert 'not answered <RectangleLabels name="box"> (left to annotators)' in " ".join(shown.output.split())
+    plain = one_json(run("agents", "create", "--project", label_studio.new_project(SENTIMENT_CONFIG, [
+        {"text": TEXTS[0]}]), "--name", "plain", "--model", "sim-small", "--temperature", "0.3", "--json"))
+    assert plain["ignored_controls"] == []
+
+
 def test_create_with_activate_and_instructions(run: Any, project: int, service: Any) -> None:
     agent = one_json(run("agents", "create", "--project", project, "--name", "cli2", "--model", "sim-small",
                          "--instructions", "Classify the mood of the cafe review.", "--activate", "--json"))

@@ -102,6 +102,8 @@ def _summary(agent: dict[str, Any], full: bool = False) -> dict[str, Any]:
     shown["endpoint"] = agent["config"].get("base_url") or "the service's OPENAI_BASE_URL"
     shown["config"] = {key: value for key, value in agent["config"].items() if key != "capabilities"}
     shown["capabilities"] = agent["config"].get("capabilities") or "not negotiated (learned on first call)"
+    if agent.get("ignored_controls"):
+        shown["not answered"] = f"{', '.join(agent['ignored_controls'])} (left to annotators)"
     if full:
         shown["instructions"] = agent.get("instructions")
     return shown

@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from ml_backend.engine import agents, prompts
+from ml_backend.engine.labeling import parse_label_config
 from ml_backend.engine.modelconfig import ModelConfig
 from ml_backend.service.api import Body, ensure_project_exists, json_body, path_project, query_int, state
 from ml_backend.service.api.errors import ApiError
@@ -111,8 +112,15 @@ def agent_json(record: AgentRecord) -> dict[str, Any]:
         "instructions": record.instructions,
         "template": record.template_source,
         "label_signature": record.label_signature,
+        "ignored_controls": ignored_controls(record.label_config),
         "created_at": record.created_at.isoformat(),
     }
+
+
+def ignored_controls(label_config: str) -> list[str]:
+    """The config's control tags the agent does not answer (say, a Brush beside the Labels), so a
+    user sees at registration what stays for annotators alone."""
+    return list(parse_label_config(label_config).ignored)
 
 
 def _activate(project: int, record: AgentRecord, label_config: str) -> None:

@@ -48,7 +48,10 @@ SCHEMAS: dict[str, Schema] = {
                   "id": {"type": "string"}, "name": {"type": "string"}, "project": {"type": "integer"},
                   "model_version": {"type": "string"}, "config": ref("ModelConfig"),
                   "instructions": {"type": "string"}, "template": {"type": "string"},
-                  "label_signature": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"}}},
+                  "label_signature": {"type": "string"},
+                  "ignored_controls": {"type": "array", "items": {"type": "string"}, "description":
+                                       "control tags of the config the agent does not answer (left to annotators)"},
+                  "created_at": {"type": "string", "format": "date-time"}}},
     "AgentCreate": {"type": "object", "required": ["project", "name", "model"], "additionalProperties": False,
                     "properties": {
                         "project": {"type": "integer", "minimum": 1}, "name": {"type": "string"},
