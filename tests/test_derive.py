@@ -13,6 +13,7 @@ import pytest
 from ml_backend.client import ServiceError
 from ml_backend.engine.fewshot import HEADING
 from sync.views import view_task_ids
+from tests.element_support import NER_CONFIG
 from tests.review_support import Job, annotate, new_project, run_job
 
 THINGS = ("a lamp", "two chairs", "the printer paper", "a bicycle bell", "garden hose", "kitchen scales",
@@ -68,8 +69,8 @@ def test_derive_run_on_unverified_and_compare(service: Any, label_studio: Any,
     assert HEADING in system and shown == sorted(chosen)
 
     job = client.run_job(diverse["id"], subset="unverified", wait=True, timeout=120)
-    assert (job["status"], job["subset"], job["total"], job["counts"]["labeled"]) == ("done", "unlabeled",
-                                                                                        len(unverified), len(unverified))
+    counted = (job["status"], job["subset"], job["total"], job["counts"]["labeled"])
+    assert counted == ("done", "unlabeled", len(unverified), len(unverified))
     derived = {item.task_id: item.labels for item in service.runtime.store.items(job["id"])}
     assert sorted(derived) == unverified
     theirs = base.items(service)
@@ -107,3 +108,12 @@ def test_derivation_is_refused_with_the_reason(service: Any, verified: tuple[Job
     with pytest.raises(ServiceError, match="'select' must be one of similar, diverse") as bad:
         client.derive_agent(base.agent_id, 2, select="random")
     assert bad.value.status == 400
+
+
+def test_derivation_needs_choices_controls(service: Any, label_studio: Any) -> None:
+    project = label_studio.new_project(NER_CONFIG, [{"text": "Ada Lovelace lived in London"}])
+    agent = service.client().create_agent(project, "ner", "sim-small")
+    with pytest.raises(ServiceError, match="supports Choices controls only; this agent's labeling config also has "
+                                           "labels") as refused:
+        service.client().derive_agent(agent["id"], 1)
+    assert refused.value.status == 409
