@@ -6,10 +6,13 @@ disagreement review compares the two jobs."""
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any
 
 import pytest
+from click.testing import CliRunner, Result
 
+from ml_backend.cli import main
 from ml_backend.client import ServiceError
 from ml_backend.engine.fewshot import HEADING
 from sync.views import view_task_ids
@@ -117,3 +120,23 @@ def test_derivation_needs_choices_controls(service: Any, label_studio: Any) -> N
                                            "labels") as refused:
         service.client().derive_agent(agent["id"], 1)
     assert refused.value.status == 409
+
+
+def test_cli_derive(service: Any, verified: tuple[Job, dict[int, str]]) -> None:
+    base, human = verified
+
+    def run(*args: Any) -> Result:
+        return CliRunner().invoke(main, ["agents", "derive", base.agent_id, *map(str, args)],
+                                  env={"LSAGENT_URL": service.url}, catch_exceptions=False)
+
+    shown = run("--examples", 2, "--select", "diverse", "--json")
+    assert shown.exit_code == 0, shown.output
+    derived = json.loads(shown.output)
+    assert derived == service.client().derive_agent(base.agent_id, 2, select="diverse")
+    readable = run("--examples", 2, "--select", "diverse")
+    assert readable.exit_code == 0 and derived["model_version"] in readable.output
+    assert "diverse 2 of 2 verified example(s)" in readable.output
+    refused = run("--examples", len(human) + 1)
+    said = " ".join(refused.output.split())
+    assert refused.exit_code == 1 and said.startswith("error: 409: ") and "fewer than the 7 examples" in said
+    assert "Traceback" not in refused.output
