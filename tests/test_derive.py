@@ -53,7 +53,7 @@ def examples(agent: dict[str, Any]) -> dict[int, str]:
     return {example["task"]: example["answer"]["sentiment"] for example in agent["config"]["few_shot"]["examples"]}
 
 
-def test_derive_run_on_unverified_and_compare(service: Any, label_studio: Any,
+def test_derive_run_on_unverified_and_compare(service: Any, label_studio: Any, browser: Any,
                                               verified: tuple[Job, dict[int, str]]) -> None:
     base, human = verified
     client = service.client()
@@ -82,6 +82,17 @@ def test_derive_run_on_unverified_and_compare(service: Any, label_studio: Any,
     review = client.create_review(job["id"], "disagree", other_job=base.id)
     assert sorted(review["task_ids"]) == differ
     assert sorted(view_task_ids(label_studio.client, base.project, review["view_id"])) == differ
+
+    # In the web app: the view lists exactly those tasks, each with both agents' different labels.
+    assert browser.open_view(base.project, review["view_id"]) == (len(differ), len(base.tasks))
+    assert browser.console_errors() == []
+    rows, header = browser.rows(), browser.header()
+    assert sorted(int(row[0]) for row in rows) == differ
+    result = header.index("Prediction results")
+    for row in rows:
+        task = int(row[0])
+        ours, other = derived[task]["sentiment"][0], theirs[task].labels["sentiment"][0]
+        assert f"choices: [{ours}]" in row[result] and f"choices: [{other}]" in row[result]
 
 
 def test_similar_keeps_every_verified_example_and_a_new_verification_makes_a_new_agent(
