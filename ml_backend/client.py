@@ -92,6 +92,14 @@ class Client:
         body.update({key: value for key, value in options.items() if value is not None})
         return Record(self._request("POST", "/api/agents", json=body))
 
+    def derive_agent(self, agent: str, examples: int, select: str = "similar", name: str | None = None) -> Record:
+        """Register a new agent: ``agent`` plus ``examples`` verified tasks of its project in its
+        prompt (``select``: "similar", the nearest per task, or "diverse", a fixed representative set)."""
+        body: dict[str, Any] = {"examples": examples, "select": select}
+        if name is not None:
+            body["name"] = name
+        return Record(self._request("POST", f"/api/agents/{agent}/derive", json=body))
+
     def agents(self, project: int | None = None) -> Records:
         params = {"project": project} if project is not None else None
         found = self._request("GET", "/api/agents", params=params)["agents"]

@@ -24,6 +24,7 @@ from ml_backend.store import StoreInputError
     ("", Subset("all")),
     (" ALL ", Subset("all")),
     ("unlabeled", Subset("unlabeled")),
+    (" Unverified ", Subset("unlabeled")),
     ("ids:3,1,2,3", Subset("ids", ids=(1, 2, 3))),
     ("ids: 7 , 5", Subset("ids", ids=(5, 7))),
     ("view:12", Subset("view", view=12)),
@@ -42,7 +43,7 @@ def test_subset_text_and_selection() -> None:
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("some", "unknown subset 'some': expected 'all', 'unlabeled', 'ids:1,2,3' or 'view:<view id>'"),
+    ("some", "unknown subset 'some': expected 'all', 'unlabeled' (or 'unverified'), 'ids:1,2,3' or 'view:<view id>'"),
     ("ids:", "subset 'ids:' names no task: give task ids like 'ids:1,2,3'"),
     ("ids:1,,2", "subset 'ids:1,,2' has an empty id: separate ids with single commas"),
     ("ids:1,x", "task id must be a positive integer, got 'x'"),

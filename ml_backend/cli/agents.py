@@ -56,6 +56,21 @@ def create_command(project: int, name: str, model: str, template_file: Path | No
     emit(agent, as_json, lambda data: key_values(_summary(data), title=f"agent {data['model_version']}"))
 
 
+@agents_group.command("derive")
+@click.argument("agent")
+@click.option("--examples", "k", type=click.IntRange(1, 50), required=True,
+              help="Verified tasks (confirmed or corrected, with the human's label) to show the model.")
+@click.option("--select", type=click.Choice(["similar", "diverse"]), default="similar", show_default=True,
+              help="similar: per task, the K verified tasks nearest to it; diverse: one fixed representative set.")
+@click.option("--name", help="Name of the new agent (default <agent>-<select><K>).")
+@json_option
+def derive_command(agent: str, k: int, select: str, name: str | None, as_json: bool) -> None:
+    """Register a new agent: AGENT plus K verified examples of its project, locked in its prompt."""
+    data = client().derive_agent(agent, k, select=select, name=name)
+    emit(data, as_json, lambda shown: key_values(_summary(shown) | {"derived": shown["derived"]},
+                                                 title=f"agent {shown['model_version']}"))
+
+
 @agents_group.command("list")
 @click.option("--project", type=int, help="Only this project's agents.")
 @json_option
@@ -100,7 +115,9 @@ def _summary(agent: dict[str, Any], full: bool = False) -> dict[str, Any]:
     shown = {key: agent.get(key) for key in ("model_version", "id", "name", "project", "created_at")}
     shown["model"] = agent["config"].get("model")
     shown["endpoint"] = agent["config"].get("base_url") or "the service's OPENAI_BASE_URL"
-    shown["config"] = {key: value for key, value in agent["config"].items() if key != "capabilities"}
+    shown["config"] = {key: value for key, value in agent["config"].items() if key not in ("capabilities", "few_shot")}
+    if shots := agent["config"].get("few_shot"):
+        shown["few_shot"] = f"{shots['select']} {shots['k']} of {len(shots['examples'])} verified example(s)"
     shown["capabilities"] = agent["config"].get("capabilities") or "not negotiated (learned on first call)"
     if agent.get("ignored_controls"):
         shown["not answered"] = f"{', '.join(agent['ignored_controls'])} (left to annotators)"

@@ -25,6 +25,9 @@ PROJECT_OPTION = click.option(
 ERRORS = ("format_error", "invalid_label", "api_error", "context_overflow", "empty_input", "span_not_found")
 
 
+SUBSET_HELP = "all | unlabeled (alias unverified: tasks nobody annotated) | ids:1,2,3 | view:<view id>"
+
+
 @click.group("jobs")
 def jobs_group() -> None:
     """Annotation jobs: an agent labels a subset of its project's tasks."""
@@ -32,7 +35,7 @@ def jobs_group() -> None:
 
 @jobs_group.command("run")
 @click.option("--agent", required=True, help="Agent id, id prefix, model_version or unique name.")
-@click.option("--subset", default="all", show_default=True, help="all | unlabeled | ids:1,2,3 | view:<view id>")
+@click.option("--subset", default="all", show_default=True, help=SUBSET_HELP)
 @PROJECT_OPTION
 @click.option("--wait", is_flag=True, help="Follow the job with a progress bar, then show its summary.")
 @json_option
@@ -90,7 +93,7 @@ def rescore_command(job_id: str, method: str, as_json: bool) -> None:
 
 @jobs_group.command("estimate")
 @click.option("--agent", required=True, help="Agent id, id prefix, model_version or unique name.")
-@click.option("--subset", default="all", show_default=True, help="all | unlabeled | ids:1,2,3 | view:<view id>")
+@click.option("--subset", default="all", show_default=True, help=SUBSET_HELP)
 @PROJECT_OPTION
 @json_option
 def estimate_command(agent: str, subset: str, project: int | None, as_json: bool) -> None:

@@ -246,7 +246,8 @@ def _rendered_samples(agent: Agent, sample_tasks: Sequence[dict[str, Any]]) -> l
     rendered = []
     for task in sample_tasks:
         try:
-            rendered.append(prompts.render_messages(agent.template, agent.spec, task.get("data", task)))
+            rendered.append(prompts.render_messages(agent.template, agent.spec, task.get("data", task),
+                                                   agent.config.few_shot))
         except EmptyInputError:
             continue
     if not rendered:

@@ -98,10 +98,14 @@ class Annotator:
         self._response_format = response_format(agent.spec)
         self._negotiating = threading.Lock()
 
+    def _messages(self, task: dict[str, Any]) -> list[dict[str, str]]:
+        agent = self.agent
+        return prompts.render_messages(agent.template, agent.spec, task.get("data") or {}, agent.config.few_shot)
+
     def annotate(self, task: dict[str, Any]) -> Outcome:
         task_id = int(task["id"])
         try:
-            messages = prompts.render_messages(self.agent.template, self.agent.spec, task.get("data") or {})
+            messages = self._messages(task)
         except EmptyInputError as exc:
             return Outcome(task_id, error_class=ErrorClass.EMPTY_INPUT, error_detail=str(exc))
         overflow = self._overflow(messages)
@@ -126,7 +130,7 @@ class Annotator:
     def cached(self, task: dict[str, Any]) -> Outcome | None:
         """The answer already paid for, if any; never calls the model."""
         try:
-            messages = prompts.render_messages(self.agent.template, self.agent.spec, task.get("data") or {})
+            messages = self._messages(task)
         except EmptyInputError:
             return None
         response = self.cache.cache_get(cache_key(self.agent.id, messages))
@@ -141,7 +145,7 @@ class Annotator:
         found: list[Outcome | None] = []
         for task in tasks:
             try:
-                messages = prompts.render_messages(self.agent.template, self.agent.spec, task.get("data") or {})
+                messages = self._messages(task)
             except EmptyInputError as exc:
                 keys.append(None)
                 found.append(Outcome(int(task["id"]), error_class=ErrorClass.EMPTY_INPUT, error_detail=str(exc)))

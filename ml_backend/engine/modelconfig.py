@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ml_backend.engine.fewshot import FewShot
+
 Format = Literal["json_schema", "json_object", "none"]
 # Config fields that describe the endpoint rather than the agent's choices: not part of its id.
 NEGOTIATED = ("capabilities",)
@@ -60,6 +62,8 @@ class ModelConfig(BaseModel):
     # The signal pushed as the prediction score (``engine.signals``); "label" is the engine's default.
     confidence: Literal["label", "margin", "self_verify", "consistency", "combined"] = "label"
     capabilities: Capabilities | None = None
+    # Verified examples of a derived agent (``lsagent agents derive``); None for every other agent.
+    few_shot: FewShot | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -85,7 +89,10 @@ class ModelConfig(BaseModel):
 
     def normalised(self) -> dict[str, Any]:
         """Sorted plain data, negotiated capabilities included: what an agent stores."""
-        return dict(sorted(self.model_dump().items()))
+        data = self.model_dump()
+        if data["few_shot"] is None:  # agents without examples keep the shape (and id) they always had
+            del data["few_shot"]
+        return dict(sorted(data.items()))
 
     def identity(self) -> dict[str, Any]:
         """The part of an agent's identity that comes from the model: the user's choices only.

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -39,6 +40,7 @@ from typing import Any
 from jinja2 import TemplateSyntaxError, nodes
 
 from ml_backend.engine import tokens
+from ml_backend.engine.fewshot import FewShot
 from ml_backend.engine.labeling import EmptyInputError, LabelSpec
 from ml_backend.engine.outcomes import ErrorClass
 from ml_backend.engine.promptparts import answer_example, value_range
@@ -72,8 +74,16 @@ class PromptTemplate:
 
 @dataclass(frozen=True)
 class _Frame:
-    system: str
+    body: str  # the rendered system block, before the locked additions
     user: str  # with input slots, filled per task
+
+    @property
+    def system(self) -> str:
+        return f"{self.body}\n\n{PRECEDENCE}"
+
+    def fill(self, texts: Sequence[str]) -> str:
+        """The user message for these input texts (a task's, or a verified example's)."""
+        return _SLOT_RE.sub(lambda match: texts[int(match.group(1))], self.user)
 
 
 def default_source() -> str:
@@ -101,19 +111,29 @@ def build_template(spec: LabelSpec, instructions: str | None = None, source: str
     return template
 
 
-def render_messages(template: PromptTemplate, spec: LabelSpec, task_data: dict[str, Any]) -> list[dict[str, str]]:
+def render_messages(
+    template: PromptTemplate, spec: LabelSpec, task_data: dict[str, Any], shots: FewShot | None = None
+) -> list[dict[str, str]]:
     """Chat messages for one task: static system message, then the task input as the user message.
 
+    A derived agent's verified examples (``shots``, locked like the label options: added here,
+    whatever the template) go in the system message before ``PRECEDENCE`` when they are a fixed
+    set, or as user/assistant turns before the task when they are picked per task.
     Raises EmptyInputError when the task has no text to read, PromptTemplateError for a bad template.
     """
     frame = _frame(template.source, template.instructions, spec)
     texts = list(spec.read_inputs(task_data).values())
-    user = _SLOT_RE.sub(lambda match: texts[int(match.group(1))], frame.user)
-    return [{"role": "system", "content": frame.system}, {"role": "user", "content": user}]
+    system, turns = frame.system, []
+    if shots is not None:
+        block = shots.static_block(frame.fill)
+        system = f"{frame.body}\n\n{block}\n\n{PRECEDENCE}" if block else system
+        turns = shots.turns("\n".join(texts), frame.fill)
+    return [{"role": "system", "content": system}, *turns, {"role": "user", "content": frame.fill(texts)}]
 
 
 def preview(
-    template: PromptTemplate, spec: LabelSpec, tasks: list[dict[str, Any]], model: str | None = None
+    template: PromptTemplate, spec: LabelSpec, tasks: list[dict[str, Any]], model: str | None = None,
+    shots: FewShot | None = None,
 ) -> list[dict[str, Any]]:
     """The real prompts for some tasks, with token counts, or each task's error; never raises per task.
 
@@ -129,7 +149,7 @@ def preview(
         try:
             if not isinstance(task, dict):
                 raise EmptyInputError(f"task must be an object with 'id' and 'data', got {type(task).__name__}")
-            messages = render_messages(template, spec, task.get("data") or {})
+            messages = render_messages(template, spec, task.get("data") or {}, shots)
         except EmptyInputError as exc:
             entry.update(error=ErrorClass.EMPTY_INPUT.value, detail=str(exc))
         else:
@@ -153,7 +173,7 @@ def _frame(source: str, instructions: str, spec: LabelSpec) -> _Frame:
     system_vars = _system_variables(instructions, spec)
     system, user = _render_custom(source, [("system", system_vars), ("user", _user_variables(spec))])
     _check_locked(system, user, system_vars, instructions, spec)
-    return _Frame(system=f"{system}\n\n{PRECEDENCE}", user=user)
+    return _Frame(body=system, user=user)
 
 
 def _system_variables(instructions: str, spec: LabelSpec) -> dict[str, Any]:

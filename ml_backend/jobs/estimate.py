@@ -69,7 +69,7 @@ def estimate(runtime: Runtime, record: AgentRecord, subset: Subset, project: int
 def _count(runtime: Runtime, agent: Agent, task: dict[str, Any], counts: dict[str, int], calls: int) -> None:
     counts["tasks"] += 1
     try:
-        messages = prompts.render_messages(agent.template, agent.spec, task.get("data") or {})
+        messages = prompts.render_messages(agent.template, agent.spec, task.get("data") or {}, agent.config.few_shot)
     except EmptyInputError:
         counts["empty_input_tasks"] += 1
         return

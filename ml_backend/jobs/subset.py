@@ -1,5 +1,8 @@
 """Which tasks a job labels: ``all``, ``unlabeled``, ``ids:1,2,3`` or ``view:V``.
 
+``unverified`` is another spelling of ``unlabeled``: a task is verified by annotating it, so the
+tasks nobody has annotated are exactly those not yet verified (what a derived agent is run on).
+
 The text form is what the user types, what the store keeps and what the API shows, so it is
 parsed once here into a canonical form (no spaces, ids sorted and unique) and every refusal
 says what was wrong and what would be right.
@@ -12,7 +15,7 @@ from typing import Any
 
 #: The store keeps the subset in a 2,000-character column; longer id lists belong in a view.
 MAX_TEXT = 2000
-FORMS = "'all', 'unlabeled', 'ids:1,2,3' or 'view:<view id>'"
+FORMS = "'all', 'unlabeled' (or 'unverified'), 'ids:1,2,3' or 'view:<view id>'"
 
 
 class SubsetError(ValueError):
@@ -52,7 +55,7 @@ def parse_subset(text: str | None) -> Subset:
     raw = text.strip()
     if raw.lower() in ("", "all"):
         return Subset("all")
-    if raw.lower() == "unlabeled":
+    if raw.lower() in ("unlabeled", "unverified"):
         return Subset("unlabeled")
     kind, colon, rest = raw.partition(":")
     kind = kind.strip().lower()

@@ -12,7 +12,9 @@ model, so different models mostly agree and disagreements are meaningful:
   stable hash of the text.
 
 The model is then wrong with a seeded probability (the model's base error rate, higher when the
-text gave little evidence), and its confidence reflects that: a right answer's probability rises
+text gave little evidence; halved when the prompt shows answered examples, as few-shot prompting
+helps a real model: the same seeded draw decides, so the tasks a model with examples gets wrong
+are a subset of those it gets wrong without), and its confidence reflects that: a right answer's probability rises
 with the clarity of the evidence (about 0.6-0.75 for a balanced mixed text, 0.75-0.85 for a text
 with no opinion, up to 0.99 for a clearly one-sided one; seeded noise included), a wrong one's
 is 0.5-0.7 with the true label as runner-up. Because the reading itself errs most where its
@@ -44,6 +46,7 @@ _ONE_SIDED_BALANCE = 0.7
 _NO_OPINION_EVIDENCE = 0.5
 _INTENSE_MARGIN = 3.0
 _FLIP_PER_DOUBT = 0.1
+_EXAMPLES_FACTOR = 0.5
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class Context:
     directives: Directives
     offlabel: bool = False
     two_labels: bool = False
+    shown_examples: bool = False
 
 
 def unit(*parts: object) -> float:
@@ -103,7 +107,8 @@ def _decide_control(control: SimControl, ctx: Context, forced: tuple[str, ...]) 
     key = (ctx.seed, ctx.model.name, ctx.text, control.name)
     guess = _guess(labels, ctx.text, control.name)
     doubt = 1 - guess.evidence
-    wrong = not forced and len(labels) > 1 and unit(*key, "wrong") < ctx.model.error_rate + doubt * _FLIP_PER_DOUBT
+    threshold = (ctx.model.error_rate + doubt * _FLIP_PER_DOUBT) * (_EXAMPLES_FACTOR if ctx.shown_examples else 1.0)
+    wrong = not forced and len(labels) > 1 and unit(*key, "wrong") < threshold
     chosen = forced[0] if forced else (_other(labels, guess.index, key) if wrong else labels[guess.index])
     forced_confidence = ctx.directives.confidence
     confidence = forced_confidence if forced_confidence is not None else _confidence(wrong, guess.evidence, key)

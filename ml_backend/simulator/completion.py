@@ -68,7 +68,8 @@ def complete(request: ChatRequest, *, seed: int, logprobs: bool, faults: frozens
     for index in range(request.n):
         ctx = Context(text=request.task_text, seed=seed_key, model=request.model,
                       temperature=request.temperature, sample=index, directives=directives,
-                      offlabel="offlabel" in faults, two_labels="two-labels" in faults)
+                      offlabel="offlabel" in faults, two_labels="two-labels" in faults,
+                      shown_examples=request.examples > 0)
         json_mode = request.response_type != "text"
         tokens = (verify.tokens(question, ctx, json_mode, (seed_key, request.model.name, ctx.text, index))
                   if question and not faults else _tokens(controls, ctx, json_mode, faults))

@@ -46,6 +46,15 @@ class ChatRequest:
         return self.messages[-1]["content"]
 
     @property
+    def examples(self) -> int:
+        """How many answered examples the prompt shows: assistant turns before the task, and
+        ``Answer: {...}`` lines (lsagent's fixed few-shot block, ``engine.fewshot``)."""
+        turns = sum(message["role"] == "assistant" for message in self.messages[:-1])
+        lines = sum(line.startswith("Answer: {") for message in self.messages[:-1] if message["role"] == "system"
+                    for line in message["content"].splitlines())
+        return turns + lines
+
+    @property
     def instructions(self) -> str:
         """Every message before the last one (the system prompt and any few-shot turns)."""
         return "\n".join(message["content"] for message in self.messages[:-1])

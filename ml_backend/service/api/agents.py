@@ -13,6 +13,7 @@ from flask import Blueprint, Response, jsonify
 from ml_backend.engine import agents, prompts
 from ml_backend.engine.labeling import parse_label_config
 from ml_backend.engine.modelconfig import ModelConfig
+from ml_backend.review import derive
 from ml_backend.service.api import Body, ensure_project_exists, json_body, path_project, query_int, state
 from ml_backend.service.api.errors import ApiError
 from ml_backend.store import AgentRecord
@@ -21,8 +22,11 @@ bp = Blueprint("agents", __name__)
 
 SAMPLE_TASKS = 20
 MAX_PREVIEW = 50
+MAX_EXAMPLES = 50
 TASK_FIELDS = ("id", "data")
-CONFIG_FIELDS = tuple(name for name in ModelConfig.model_fields if name not in ("model", "capabilities"))
+CONFIG_FIELDS = tuple(name for name in ModelConfig.model_fields if name not in ("model", "capabilities", "few_shot"))
+DERIVE_FIELDS = ("examples", "select", "name")
+SELECTIONS = ("similar", "diverse")
 AGENT_FIELDS = ("project", "name", "model", "instructions", "template", "activate")
 
 
@@ -57,6 +61,38 @@ def create_agent() -> tuple[Response, int]:
     return jsonify(agent_json(record)), 201 if created else 200
 
 
+@bp.post("/api/agents/<reference>/derive")
+def derive_agent(reference: str) -> tuple[Response, int]:
+    """A new agent: the base agent plus K verified examples of its project (``review.derive``)."""
+    body = json_body()
+    unknown = sorted(set(body.data) - set(DERIVE_FIELDS))
+    if unknown:
+        known = ", ".join(DERIVE_FIELDS)
+        raise ApiError(400, "invalid_request", f"unknown field {unknown[0]!r}; known fields: {known}")
+    k = body.integer("examples", minimum=1)
+    if k > MAX_EXAMPLES:
+        raise ApiError(400, "invalid_request", f"'examples' must be at most {MAX_EXAMPLES}")
+    select = body.text("select", "similar")
+    if select not in SELECTIONS:
+        raise ApiError(400, "invalid_request", f"'select' must be one of {', '.join(SELECTIONS)}, got {select!r}")
+    base = agent_or_404(reference)
+    runtime = state().runtime
+    try:
+        shots, facts = derive.few_shot(runtime, base, k, select)
+    except derive.DeriveError as exc:
+        raise ApiError(409, "not_derivable", str(exc)) from None
+    config = ModelConfig(**base.config).model_copy(update={"few_shot": shots, "capabilities": None})
+    runtime.check_endpoint(config)
+    record, created = agents.register(
+        runtime.store, runtime.checking_client, project=base.project,
+        name=body.text("name", None) or f"{base.name}-{select}{k}", config=config,
+        label_config=base.label_config, sample_tasks=_project_tasks(base.project, limit=SAMPLE_TASKS),
+        instructions=base.instructions, template_source=base.template_source,
+    )
+    answer = agent_json(record) | {"derived": {"from": base.id, "select": select, "examples": k, **facts}}
+    return jsonify(answer), 201 if created else 200
+
+
 @bp.get("/api/agents")
 def list_agents() -> Response:
     project = query_int("project")
@@ -81,7 +117,8 @@ def preview_agent(reference: str) -> Response:
     record = agent_or_404(reference)
     tasks = _tasks_by_id(record.project, task_ids) if task_ids else _project_tasks(record.project, limit=limit)
     agent = agents.Agent.from_record(record)
-    rendered = prompts.preview(agent.template, agent.spec, tasks, model=agent.config.model)
+    rendered = prompts.preview(agent.template, agent.spec, tasks, model=agent.config.model,
+                               shots=agent.config.few_shot)
     return jsonify({"agent": record.id, "previews": [_preview_entry(entry) for entry in rendered]})
 
 

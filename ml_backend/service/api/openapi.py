@@ -69,6 +69,16 @@ SCHEMAS: dict[str, Schema] = {
             "messages": {"type": ["array", "null"], "items": {"type": "object", "properties": {
                 "role": {"type": "string"}, "content": {"type": "string"}}}},
             "prompt_tokens": {"type": ["integer", "null"]}, "error": {"type": ["string", "null"]}}}}}},
+    "DeriveRequest": {"type": "object", "required": ["examples"], "additionalProperties": False, "properties": {
+        "examples": {"type": "integer", "minimum": 1, "maximum": 50,
+                     "description": "verified tasks (confirmed or corrected) put in the prompt"},
+        "select": {"enum": ["similar", "diverse"], "default": "similar",
+                   "description": "similar: the K nearest per task; diverse: one fixed representative set"},
+        "name": {"type": "string", "description": "the new agent's name (default <agent>-<select><K>)"}}},
+    "DerivedAgent": {"allOf": [ref("Agent"), {"type": "object", "properties": {"derived": {
+        "type": "object", "properties": {
+            "from": {"type": "string"}, "select": {"type": "string"}, "examples": {"type": "integer"},
+            "verified": {"type": "integer"}, "representation": {"type": "string"}}}}}]},
     "ActivationRequest": {"type": "object", "required": ["agent"], "properties": {"agent": {"type": "string"}}},
     "ActiveAgent": {"type": "object", "properties": {
         "project": {"type": "integer"}, "agent": {"oneOf": [ref("Agent"), {"type": "null"}]},
@@ -141,6 +151,10 @@ PATHS: dict[str, Schema] = {
         "The real prompts of an agent on some of its project's tasks, with token counts",
         (200, "previews", ref("Preview")), errors=(400, 401, 404, 413, 503),
         body=ref("PreviewRequest"), params=(AGENT_REF,))},
+    "/api/agents/{reference}/derive": {"post": operation(
+        "Register a new agent: this one plus K verified examples of its project, locked in its prompt",
+        (201, "derived agent", ref("DerivedAgent")), errors=(400, 401, 404, 409, 413, 422, 503),
+        body=ref("DeriveRequest"), params=(AGENT_REF,))},
     "/api/projects/{project}/agent": {
         "put": operation("Activate an agent on a project (refused if the labeling config differs)",
                          (200, "activated", ref("ActiveAgent")), errors=(400, 401, 404, 413, 422, 503),
