@@ -120,7 +120,7 @@ def wait_healthy(url: str, timeout: float = 180.0, process: subprocess.Popen | N
         except requests.RequestException:
             pass
         time.sleep(0.5)
-    raise LabelStudioStartError(f"Label Studio at {url} not healthy after {timeout:.0f} s")
+    raise LabelStudioStartError(f"Label Studio at {url} not healthy after {timeout:g} s")
 
 
 def stop_label_studio(process: subprocess.Popen, timeout: float = 20.0) -> None:

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Connection, create_engine, inspect, text
 
 from ml_backend.engine.agents import Agent
 from ml_backend.review.figures import figures
@@ -159,10 +159,55 @@ def test_a_failed_upgrade_leaves_the_old_store_as_it_was(old_store_url: str) -> 
     engine.dispose()
 
 
-def test_a_new_store_is_built_by_the_migrations_exactly_as_the_schema_says(store: Store) -> None:
+def test_a_new_store_is_built_from_the_schema_and_stamped_at_the_head(store: Store) -> None:
     with store._engine.connect() as connection:
         assert migrate.current(connection) == migrate.head()
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+
+
+def test_the_migrations_build_exactly_what_a_new_store_gets(store: Store) -> None:
+    """New stores skip the migrations: run from nothing, they must build the very same tables, down
+    to defaults, keys, indexes and constraint names, or an upgraded store would differ from a new one."""
+    with store._engine.connect() as connection:
+        built = _shape(connection)
+    with store._engine.begin() as connection:
+        Base.metadata.drop_all(connection)
+        connection.execute(text("DROP TABLE alembic_version"))
+    with store._engine.begin() as connection:
+        assert inspect(connection).get_table_names() == []
+        migrate.run_migrations(connection)
+    with store._engine.connect() as connection:
+        assert migrate.current(connection) == migrate.head()
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+        assert _shape(connection) == built
+
+
+def test_a_new_store_never_takes_a_foreign_table_for_its_own(database_url: str) -> None:
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE jobs (name TEXT)"))
+    engine.dispose()
+    store = Store(database_url)
+    with pytest.raises(StoreError, match="could not be given the schema .* and was left as it was"):
+        store.create_all()
+    with store._engine.connect() as connection:
+        assert inspect(connection).get_table_names() == ["jobs"]
+    store.dispose()
+
+
+def _shape(connection: Connection) -> dict[str, Any]:
+    """Every table as the database describes it: columns (in name order, since a migration appends
+    the columns it adds), keys, indexes and checks."""
+    seen = inspect(connection)
+    return {table: {
+        "columns": sorted((col["name"], str(col["type"]), col["nullable"], col.get("default"))
+                          for col in seen.get_columns(table)),
+        "primary": seen.get_pk_constraint(table),
+        "foreign": sorted(map(repr, seen.get_foreign_keys(table))),
+        "unique": sorted(map(repr, seen.get_unique_constraints(table))),
+        "indexes": sorted(map(repr, seen.get_indexes(table))),
+        "checks": sorted(map(repr, seen.get_check_constraints(table))),
+    } for table in seen.get_table_names()}
 
 
 def test_a_store_of_a_newer_release_is_refused_untouched(store: Store, database_url: str) -> None:

@@ -21,7 +21,7 @@ from ml_backend.engine.prompts import (
     render_messages,
 )
 
-QUICK_DEADLINE_S = 1.0  # the sandbox's deadline in the test that waits for it
+QUICK_DEADLINE_S = 0.5  # the sandbox's deadline in the test that waits for it
 
 SENTIMENT = """
 <View>

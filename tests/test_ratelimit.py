@@ -243,10 +243,10 @@ def test_pause_arriving_while_a_caller_sleeps_holds_it_back() -> None:
 
 
 def test_threads_share_a_local_limiter() -> None:
-    limiter = LocalRateLimiter(1200, None, margin=0)  # burst 20, then one per 60/1180 s
-    stamps = run_threads(lambda: limiter, threads=6, each=7)
-    assert stamps[-1] - stamps[0] >= 22 * 60 / 1180 - 0.005
-    assert stamps[-1] - stamps[0] < 22 * 60 / 1180 + 1.0
+    limiter = LocalRateLimiter(6000, None, margin=0)  # burst 100, then one per 60/5900 s (~10 ms)
+    stamps = run_threads(lambda: limiter, threads=6, each=20)
+    assert stamps[-1] - stamps[0] >= 20 * 60 / 5900 - 0.005  # one slot given twice would be 10 ms short
+    assert stamps[-1] - stamps[0] < 20 * 60 / 5900 + 1.0
 
 
 def run_threads(make: Callable[[], object], threads: int, each: int) -> list[float]:

@@ -72,7 +72,7 @@ def answering_endpoint() -> Iterator[int]:
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()  # quick shutdown()
     yield server.server_port
     server.shutdown()
     server.server_close()

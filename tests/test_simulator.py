@@ -392,12 +392,12 @@ def test_transport_faults(sim: SimulatorHandle, option: str, error: type[Excepti
 
 
 def test_timeout_fault_sleeps_then_answers(sim: SimulatorHandle) -> None:
-    sim.configure(fault_timeout=1.0, timeout_sleep_s=0.8)
+    sim.configure(fault_timeout=1.0, timeout_sleep_s=0.3)
     with pytest.raises(openai.APITimeoutError):
-        client(sim, timeout=0.2).chat.completions.create(model="sim-small", messages=messages("ok"))
+        client(sim, timeout=0.1).chat.completions.create(model="sim-small", messages=messages("ok"))
     started = time.monotonic()
     assert client(sim, timeout=5).chat.completions.create(model="sim-small", messages=messages("ok")).choices
-    assert time.monotonic() - started >= 0.75
+    assert time.monotonic() - started >= 0.3
     assert sim.stats()["by_status"]["timeout"] == 2
 
 

@@ -58,7 +58,7 @@ class _Backend(BaseHTTPRequestHandler):
 def backend():
     _Backend.calls = []
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Backend)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)  # quick shutdown()
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}", _Backend.calls
     httpd.shutdown()

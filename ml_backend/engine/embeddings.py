@@ -14,6 +14,7 @@ import os
 
 import openai
 
+from ml_backend.engine.llm import tls_context
 from ml_backend.engine.modelconfig import ModelConfig
 from ml_backend.redact import public_url
 
@@ -29,7 +30,8 @@ def embed(config: ModelConfig, base_url: str | None, texts: list[str]) -> list[l
     key = os.environ.get(config.api_key_env)
     if not key:
         raise EmbeddingsUnavailable(f"the key variable {config.api_key_env} is not set")
-    client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=1, timeout=config.timeout)
+    client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=1, timeout=config.timeout,
+                           http_client=openai.DefaultHttpxClient(timeout=config.timeout, verify=tls_context()))
     vectors: list[list[float]] = []
     try:
         for start in range(0, len(texts), BATCH):

@@ -136,7 +136,7 @@ class StoreBase:
         return self._dialect
 
     def create_all(self) -> None:
-        """Create the schema of a new store, or upgrade an older one in place, through the
+        """Create the schema of a new store, or upgrade an older one in place through the
         migrations (``migrate``); idempotent.
 
         Serialised across processes, since a service and its workers may start at the same time:
