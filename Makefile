@@ -12,13 +12,13 @@ demo: setup
 # Both tiers, the fast one first: a broken unit fails in seconds, before any service starts.
 test:
 	bash scripts/setup.sh --services
-	.venv/bin/pytest -m "not integration"
+	.venv/bin/pytest -m "not integration" -n 2
 	.venv/bin/pytest -m integration
 
 # No Label Studio, Redis or PostgreSQL needed.
 test-fast:
 	bash scripts/setup.sh --project
-	.venv/bin/pytest -m "not integration"
+	.venv/bin/pytest -m "not integration" -n 2
 
 lint:
 	bash scripts/setup.sh --project
