@@ -177,9 +177,11 @@ def test_a_flood_of_webhooks_is_answered_at_once_and_costs_paced_reads(label_stu
     # Each post only filtered and queued; no post waited on Label Studio.
     assert slowest < 2.0, slowest
     # Paced: at most READS_PER_SECOND reads a second (plus a one-second burst); a task hinted again
-    # while it waits is queued once, so after the flood at most one read per task is left.
+    # while it waits is queued once, so after the flood at most one read per task is left, plus the
+    # read that may be on its way when the flood is counted (its task, out of the queue, can be
+    # hinted and queued again: a CI run saw 18 against 7 + 10).
     assert reads_during_flood <= READS_PER_SECOND * (flood_s + 1) + 1, (reads_during_flood, flood_s)
-    assert len(_task_reads(proxy.paths)) <= reads_during_flood + MAX_HINTS, proxy.paths
+    assert len(_task_reads(proxy.paths)) <= reads_during_flood + MAX_HINTS + 1, proxy.paths
 
 
 def test_read_hints_takes_ids_only_and_bounds_them() -> None:
