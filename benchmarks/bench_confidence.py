@@ -26,14 +26,10 @@ Printed: accuracy, and per signal, over the labelled answers, the AUROC (right v
 from __future__ import annotations
 
 import argparse
-import hashlib
 import math
 import os
 import random
-import subprocess
 import sys
-import tarfile
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from snippets import CONFIG, INSTRUCTIONS, snippets  # noqa: E402
 
 from ml_backend.engine import agents, capabilities, prompts  # noqa: E402
 from ml_backend.engine.annotate import SELF_CONSISTENCY_TEMPERATURE, Annotator, MemoryCache  # noqa: E402
@@ -50,14 +48,6 @@ from ml_backend.engine.postprocess import parse_response, response_format  # noq
 from ml_backend.review.calibration import Verified, auroc  # noqa: E402
 from tests.fixtures.llama import start_llama_server, stop_llama_server  # noqa: E402
 
-SDIST = "vadersentiment==3.3.2"
-SDIST_SHA256 = "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9"
-INNER_ARCHIVE = "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz"
-SNIPPETS = "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt"
-CACHE = Path(os.environ.get("LSAGENT_HOME", Path.home() / ".cache" / "lsagent")) / "data"
-CONFIG = ('<View><Text name="text" value="$text"/><Choices name="sentiment" toName="text">'
-          '<Choice value="Positive"/><Choice value="Negative"/></Choices></View>')
-INSTRUCTIONS = "Classify the sentiment of the movie review snippet."
 KEY_ENV = "LSAGENT_BENCH_LLM_KEY"
 SIGNALS = ("label probability (bounded)", "arithmetic mean", "geometric mean", "self-consistency")
 
@@ -67,30 +57,6 @@ class Row:
     correct: bool
     signals: tuple[float, float, float, float]
     labelled: bool = True
-
-
-def snippets() -> list[tuple[str, str]]:
-    """(text, gold label) of every snippet with a non-zero mean rating."""
-    target = CACHE / "movieReviewSnippets_GroundTruth.txt"
-    if not target.exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory() as work:
-            subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-                            "--dest", work, SDIST], check=True)
-            sdist = next(Path(work).glob("*.tar.gz"))
-            if hashlib.sha256(sdist.read_bytes()).hexdigest() != SDIST_SHA256:
-                raise SystemExit(f"sha256 mismatch for {sdist.name}")
-            with tarfile.open(sdist) as outer, tarfile.open(fileobj=outer.extractfile(INNER_ARCHIVE)) as inner:
-                member = inner.extractfile(SNIPPETS)
-                if member is None:
-                    raise SystemExit(f"{SNIPPETS} is not a file in {INNER_ARCHIVE}")
-                target.write_bytes(member.read())
-    rows = []
-    for line in target.read_text(encoding="utf-8", errors="replace").splitlines():
-        _, rating, text = line.split("\t", 2)
-        if float(rating) != 0:
-            rows.append((text.strip(), "Positive" if float(rating) > 0 else "Negative"))
-    return rows
 
 
 def label_all(base_url: str, model: str, data: list[tuple[str, str]], samples: int, workers: int) -> list[Row]:

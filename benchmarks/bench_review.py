@@ -1,13 +1,22 @@
 """Which way of choosing what humans verify finds the most errors per task they read.
 
-Data and model: the bundled demo reviews (``ml_backend/cli/demo/data/reviews.csv``, 343 short
-reviews with gold sentiment labels) labelled by the project's LLM **simulator** (``sim-small``,
-in process, over HTTP through the real ``openai`` client), with an agent whose confidence is
-``self_verify``, so each answer carries every signal: label probability, margin and P(yes) of the
-self-verification call. An agent's label is an error when it differs from the gold label. These
-are simulator figures: they show the selection code working and comparing strategies on a model
-whose errors behave as designed (``ml_backend/simulator/behaviour.py``), not how a real model
-behaves.
+Data and model, two runs:
+
+* ``--data demo`` (default): the bundled demo reviews (``ml_backend/cli/demo/data/reviews.csv``,
+  343 short reviews with gold sentiment labels) labelled by the project's LLM **simulator**
+  (``sim-small``, in process, over HTTP through the real ``openai`` client). These are simulator
+  figures: they show the selection code working and comparing strategies on a model whose errors
+  behave as designed (``ml_backend/simulator/behaviour.py``), not how a real model behaves.
+* ``--data snippets``: a **real model**, SmolLM2-135M-Instruct under llama-cpp-python's server (the
+  real-model test tier, ``scripts/setup_llama.sh``), on movie-review snippets with human ratings
+  (``snippets.py``, real text from a package), with negotiated capabilities as a job has them. The
+  server offers no embeddings, so ``diverse`` and ``budget`` cluster local TF-IDF vectors, as the
+  ``--diverse`` review does then.
+
+Either way the agent's confidence is ``self_verify``, so each answer carries every signal: label
+probability, margin and P(yes) of the self-verification call. An agent's label is an error when it
+differs from the gold label; answers with no valid label are left out (their error class, not a
+score, sends them to a human) and counted.
 
 For a review budget of K tasks, each strategy picks K tasks; printed is how many of them hold an
 error, per 100 tasks reviewed:
@@ -17,8 +26,8 @@ error, per 100 tasks reviewed:
 * combined: the logistic model over the three signals (``review.combined``), cross-fitted: each
   task is scored by a model fitted on the other folds' tasks with their gold outcome, as if those
   had been verified (5 folds);
-* diverse: one representative per cluster, K clusters (``review.diversity``, the simulator's
-  ``/v1/embeddings``);
+* diverse: one representative per cluster, K clusters (``review.diversity``, the endpoint's
+  ``/v1/embeddings`` or TF-IDF);
 * budget: the K most uncertain (1 - label confidence) covering ceil(sqrt(N)) clusters.
 
 Then calibration: the label confidence's ECE before and after the calibration map
@@ -28,6 +37,7 @@ effort: the tasks humans must verify for a final accuracy of ``--target`` per st
 figure the gold labels give.
 
     .venv/bin/python benchmarks/bench_review.py --budgets 50 100
+    .venv/bin/python benchmarks/bench_review.py --data snippets --limit 200 --budgets 25 50
 """
 
 from __future__ import annotations
@@ -38,6 +48,7 @@ import math
 import os
 import random
 import sys
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,17 +57,23 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ml_backend.engine import agents  # noqa: E402
+from snippets import CONFIG as SNIPPET_CONFIG  # noqa: E402
+from snippets import INSTRUCTIONS as SNIPPET_INSTRUCTIONS  # noqa: E402
+from snippets import snippets  # noqa: E402
+
+from ml_backend.engine import agents, capabilities, prompts  # noqa: E402
 from ml_backend.engine.annotate import Annotator, MemoryCache  # noqa: E402
-from ml_backend.engine.embeddings import embed  # noqa: E402
+from ml_backend.engine.embeddings import EmbeddingsUnavailable, embed  # noqa: E402
 from ml_backend.engine.llm import LLMClient  # noqa: E402
 from ml_backend.engine.modelconfig import Capabilities, ModelConfig  # noqa: E402
+from ml_backend.engine.postprocess import response_format  # noqa: E402
 from ml_backend.review.calibration import Verified  # noqa: E402
 from ml_backend.review.calibration_map import fit_calibration  # noqa: E402
 from ml_backend.review.combined import fit  # noqa: E402
-from ml_backend.review.diversity import allocate, clusters, representatives  # noqa: E402
+from ml_backend.review.diversity import allocate, clusters, representatives, tfidf  # noqa: E402
 from ml_backend.review.effort import effort  # noqa: E402
 from ml_backend.simulator.server import serve  # noqa: E402
+from tests.fixtures.llama import start_llama_server, stop_llama_server  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "ml_backend" / "cli" / "demo" / "data"
 KEY_ENV = "LSAGENT_BENCH_SIM_KEY"
@@ -72,25 +89,59 @@ class Task:
     signals: dict[str, Any]
 
 
-def label_all(base_url: str, workers: int) -> tuple[list[Task], ModelConfig]:
-    """Every demo review through an agent whose confidence is self-verification."""
+def demo_reviews() -> list[tuple[str, str]]:
     with (DATA / "reviews.csv").open(encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+        return [(row["text"], row["label"]) for row in csv.DictReader(handle)]
+
+
+def simulator_annotator(base_url: str) -> tuple[Annotator, ModelConfig]:
     config = ModelConfig(model="sim-small", base_url=base_url, api_key_env=KEY_ENV, confidence="self_verify",
                          capabilities=Capabilities(response_format="json_schema", logprobs=True, top_logprobs=5,
                                                    seed=False, choices=True))
     agent = agents.draft(name="bench", project=1, label_config=(DATA / "sentiment.xml").read_text(), config=config)
-    annotator = Annotator(agent, LLMClient(config), MemoryCache())
+    return Annotator(agent, LLMClient(config), MemoryCache()), config
+
+
+def real_annotator(base_url: str, model: str, workers: int, first_text: str) -> tuple[Annotator, ModelConfig]:
+    """The real model as ``bench_confidence`` calls it (negotiated capabilities), with
+    self-verification as its confidence so every answer carries every signal."""
+    config = ModelConfig(model=model, base_url=base_url, api_key_env=KEY_ENV, max_tokens=24, temperature=0.0,
+                         max_concurrency=workers, timeout=120.0, confidence="self_verify")
+    agent = agents.draft(name="bench", project=1, label_config=SNIPPET_CONFIG, config=config,
+                         instructions=SNIPPET_INSTRUCTIONS)
+    client = LLMClient(config)
+    first = prompts.render_messages(agent.template, agent.spec, {"text": first_text})
+    client.adopt(capabilities.negotiate(client, first, response_format(agent.spec)))
+    print(f"negotiated: {client.capabilities}", flush=True)
+    return Annotator(agent, client, MemoryCache()), config
+
+
+def label_all(annotator: Annotator, data: list[tuple[str, str]], workers: int) -> tuple[list[Task], int]:
+    """Every text through the agent: the tasks with a label, and how many got none (an answer
+    with no valid label is caught by its error class, not by a review of its score)."""
+    control = annotator.agent.spec.controls[0].name
 
     def one(index: int) -> Task | None:
-        outcome = annotator.annotate({"id": index, "data": {"text": rows[index]["text"]}})
+        text, gold = data[index]
+        outcome = annotator.annotate({"id": index, "data": {"text": text}})
         if not outcome.ok:
             return None
-        return Task(rows[index]["text"], outcome.labels["sentiment"] != [rows[index]["label"]], outcome.meta["signals"])
+        return Task(text, outcome.labels[control] != [gold], outcome.meta["signals"])
 
     with ThreadPoolExecutor(workers) as pool:
-        found = list(pool.map(one, range(len(rows))))
-    return [task for task in found if task is not None], config
+        found = list(pool.map(one, range(len(data))))
+    return [task for task in found if task is not None], sum(task is None for task in found)
+
+
+def vectors_of(config: ModelConfig, base_url: str, texts: list[str]) -> tuple[Any, str]:
+    """The endpoint's embeddings, else local TF-IDF (as the ``--diverse`` review chooses)."""
+    import numpy as np
+    from sklearn.preprocessing import normalize
+
+    try:
+        return normalize(np.asarray(embed(config, base_url, texts))), f"embeddings of {config.model}"
+    except EmbeddingsUnavailable as exc:
+        return tfidf(texts), f"local TF-IDF ({exc})"
 
 
 def lowest(tasks: Sequence[Task], key: Callable[[Task], float], k: int) -> list[int]:
@@ -172,8 +223,36 @@ def effort_table(tasks: list[Task], target: float, sample: int, rounds: int, see
     return "\n".join(lines)
 
 
+def label_data(args: argparse.Namespace) -> tuple[list[Task], int, Any, str]:
+    """(tasks with a label, answers without one, their vectors, what the vectors are)."""
+    if args.data == "demo":
+        server = serve()
+        os.environ[KEY_ENV] = "bench"
+        try:
+            annotator, config = simulator_annotator(server.url)
+            tasks, unlabelled = label_all(annotator, demo_reviews(), args.workers)
+            matrix, representation = vectors_of(config, server.url, [task.text for task in tasks])
+        finally:
+            server.stop()
+        return tasks, unlabelled, matrix, representation
+    data = snippets()
+    chosen = random.Random(args.seed).sample(data, min(args.limit, len(data)))
+    os.environ[KEY_ENV] = "no-key-needed"
+    process, llama = start_llama_server()
+    try:
+        annotator, config = real_annotator(llama.base_url, llama.model, args.workers, chosen[0][0])
+        tasks, unlabelled = label_all(annotator, chosen, args.workers)
+        matrix, representation = vectors_of(config, llama.base_url, [task.text for task in tasks])
+    finally:
+        stop_llama_server(process)
+    return tasks, unlabelled, matrix, representation
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", choices=["demo", "snippets"], default="demo",
+                        help="demo: the simulator on the demo reviews; snippets: the real model on review snippets")
+    parser.add_argument("--limit", type=int, default=200, help="snippets, sampled at random (seeded; --data snippets)")
     parser.add_argument("--budgets", type=int, nargs="+", default=[50, 100], help="Tasks reviewed per strategy.")
     parser.add_argument("--rounds", type=int, default=50, help="Random samples averaged.")
     parser.add_argument("--seed", type=int, default=0)
@@ -181,30 +260,25 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.95, help="Final accuracy for the effort figures.")
     parser.add_argument("--verified", type=int, default=100, help="Random tasks verified for the effort estimate.")
     args = parser.parse_args()
-    server = serve()
-    os.environ[KEY_ENV] = "bench"
-    try:
-        tasks, config = label_all(server.url, args.workers)
-        vectors = embed(config, server.url, [task.text for task in tasks])
-    finally:
-        server.stop()
-    import numpy as np
-    from sklearn.preprocessing import normalize
-
-    matrix = normalize(np.asarray(vectors))
+    started = time.monotonic()
+    tasks, unlabelled, matrix, representation = label_data(args)
     errors = sum(task.wrong for task in tasks)
-    print(f"SIMULATOR figures (sim-small on the {len(tasks)} demo reviews with gold labels): "
-          f"{errors} errors, {100 * errors / len(tasks):.1f} per 100 tasks\n")
-    results = {k: strategies(tasks, matrix, k, args.rounds, args.seed) for k in args.budgets}
-    print("| strategy | " + " | ".join(f"errors per 100 reviewed (K={k})" for k in args.budgets) + " |")
-    print("|---|" + "---:|" * len(args.budgets))
-    for name in results[args.budgets[0]]:
-        print(f"| {name} | " + " | ".join(f"{results[k][name]:.1f}" for k in args.budgets) + " |")
+    source = ("SIMULATOR figures (sim-small on the demo reviews with gold labels)" if args.data == "demo" else
+              "REAL-MODEL figures (SmolLM2-135M-Instruct under llama.cpp on movie-review snippets)")
+    print(f"{source}: {len(tasks)} labelled, {unlabelled} without a label (left out); {errors} errors, "
+          f"{100 * errors / len(tasks):.1f} per 100 tasks; vectors: {representation}; "
+          f"{time.monotonic() - started:.0f} s\n")
+    budgets = [k for k in args.budgets if k <= len(tasks)]
+    results = {k: strategies(tasks, matrix, k, args.rounds, args.seed) for k in budgets}
+    print("| strategy | " + " | ".join(f"errors per 100 reviewed (K={k})" for k in budgets) + " |")
+    print("|---|" + "---:|" * len(budgets))
+    for name in results[budgets[0]]:
+        print(f"| {name} | " + " | ".join(f"{results[k][name]:.1f}" for k in budgets) + " |")
     print("\n| confidence | ECE before | ECE after (cross-validated) | map |\n|---|---:|---:|---|")
     for name, figures in calibration(tasks).items():
         print(f"| {name} | {figures['before']:.3f} | {figures['after']:.3f} | {figures['method']} |")
     print(f"\ntasks to verify for a final accuracy of {args.target:g} (of {len(tasks)}):\n")
-    print(effort_table(tasks, args.target, args.verified, args.rounds, args.seed))
+    print(effort_table(tasks, args.target, min(args.verified, len(tasks)), args.rounds, args.seed))
 
 
 if __name__ == "__main__":
