@@ -134,9 +134,9 @@ def test_missing_price_file_is_named(tmp_path: Path) -> None:
 
 def test_in_flight_counts_overlapping_calls_and_averages_over_their_span() -> None:
     # three calls: [0, 2], [1, 3] and [3, 4]; two open at once at most (the third starts as one ends)
-    assert in_flight([(100.0, 2.0), (101.0, 2.0), (103.0, 1.0)]) == {
-        "peak": 2, "mean": 1.25, "span_s": 4.0, "last_answer_at": 104.0}
-    assert in_flight([]) is None
+    assert in_flight([(100.0, 2.0), (101.0, 2.0), (103.0, 1.0)], 4) == {
+        "peak": 2, "mean": 1.25, "limit": 4, "span_s": 4.0, "last_answer_at": 104.0}
+    assert in_flight([], 4) is None
 
 
 def test_item_fields_price_the_outcome_and_keep_the_results() -> None:

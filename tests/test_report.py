@@ -117,6 +117,9 @@ def test_report_of_a_verified_job_renders_in_chromium(verified_job: dict[str, An
                      "| Positive | 5 | 50.0% |", "| Negative | 3 | 30.0% |", "| Neutral | 2 | 20.0% |",
                      f"| job | {job['id']} |", f"| agent | {job['model_version']} (sim-small) |"):
         assert expected in f"| {text} |", expected
+    flight = job["summary"]["in_flight"]
+    assert flight["limit"] == 2 and 1 <= flight["peak"] <= 2  # the simulator's endpoint: 2 at once by default
+    assert f"| LLM calls in flight | {flight['mean']:.4g} | mean; peak {flight['peak']} of 2 allowed |" in f"| {text} |"
     assert dom.count("circle", "point") == len({band_of(conf) for _, conf, human in PLAN if human})
 
     picture = tmp_path / "report.png"

@@ -224,8 +224,8 @@ def _render_summary(summary: dict[str, Any]) -> None:
                   f"{_seconds(summary.get('mean_queue_s'))} (mean)", highlight=False)
     flight = summary.get("in_flight")
     if flight:
-        console.print(f"  LLM calls in flight: peak {flight['peak']} · mean {flight['mean']} over "
-                      f"{flight['span_s']:.1f} s", highlight=False)
+        console.print(f"  LLM calls in flight: peak {flight['peak']} · mean {flight['mean']} of "
+                      f"{flight.get('limit', '-')} allowed, over {flight['span_s']:.1f} s", highlight=False)
 
 
 def _render_signal_cost(signals: dict[str, Any] | None) -> None:

@@ -5,8 +5,9 @@ held it back.
 Computed from each answered call's start and duration as stored with its item, so it covers
 every process that ran the job's chunks: ``peak`` is the most calls open at one instant, ``mean``
 the time average over the span from the first call's start to the last call's answer (Little's
-law: the sum of the calls' durations over that span), ``last_answer_at`` the wall time of the
-last answer (the job's tail is measured from it).
+law: the sum of the calls' durations over that span), ``limit`` the agent's ``max_concurrency``
+they are measured against, ``last_answer_at`` the wall time of the last answer (the job's tail is
+measured from it).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def in_flight(spans: Sequence[tuple[float, float]]) -> dict[str, Any] | None:
+def in_flight(spans: Sequence[tuple[float, float]], limit: int) -> dict[str, Any] | None:
     """``spans``: (start, duration) in seconds of every answered call; None without any."""
     if not spans:
         return None
@@ -28,4 +29,5 @@ def in_flight(spans: Sequence[tuple[float, float]]) -> dict[str, Any] | None:
     first, last = events[0][0], events[-1][0]
     busy = last - first
     mean = sum(duration for _, duration in spans) / busy if busy > 0 else float(peak)
-    return {"peak": peak, "mean": round(mean, 2), "span_s": round(busy, 3), "last_answer_at": round(last, 3)}
+    return {"peak": peak, "mean": round(mean, 2), "limit": limit, "span_s": round(busy, 3),
+            "last_answer_at": round(last, 3)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from ml_backend.engine.modelconfig import ModelConfig
 from ml_backend.jobs.inflight import in_flight
 from ml_backend.jobs.pricing import price_for
 from ml_backend.jobs.signalcost import counted
@@ -47,7 +48,7 @@ def build_summary(store: Store, job: JobRecord, agent: AgentRecord, *, now: date
         "mean_queue_s": None if stats.mean_queue_s is None else round(stats.mean_queue_s, 4),
         "wall_time_s": round(wall, 3),
         "throughput_per_s": round(job.done / wall, 3) if wall > 0 else None,
-        "in_flight": in_flight(store.call_spans(job.id)),
+        "in_flight": in_flight(store.call_spans(job.id), ModelConfig(**agent.config).concurrency()),
         "signals": counted(store, job, agent.config.get("confidence", "label")),
     }
 

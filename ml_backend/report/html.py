@@ -97,6 +97,10 @@ def _cards(job: Mapping[str, Any], summary: Mapping[str, Any] | None,
             ("wall time", display.seconds(summary.get("wall_time_s")),
              f"{display.number(summary.get('throughput_per_s'))} tasks/s"),
         ]
+        flight = summary.get("in_flight")
+        if flight:
+            cards.append(("LLM calls in flight", display.number(float(flight["mean"])),
+                          f"mean; peak {flight['peak']} of {flight.get('limit', '-')} allowed"))
     if verification:
         accuracy = verification.get("accuracy") or {}
         cards.append(("verified accuracy", display.percent(accuracy.get("accuracy")),
