@@ -45,6 +45,7 @@ def test_a_job_keeps_its_concurrency_in_flight_and_ends_with_its_last_answer(ser
     # 4.9 of 6 with calls of 150 and of 400 ms); with 1-s calls that share is small, and a slot
     # left idle between calls still pulls the mean below the bound.
     assert flight["mean"] >= 0.85 * concurrency, views
+    assert returned - flight["last_at"] < 2.0, "the job ended, and wait returned, within 2 s of the last answer"
     reported = job["summary"]["in_flight"]
     assert reported["peak"] == concurrency
     # the job's own view: its calls' durations also hold the client's side of each exchange
