@@ -38,6 +38,15 @@ def test_every_choices_block_is_read_in_config_order_with_its_input() -> None:
     assert spec.ignored == ('<Labels name="notes">',)
 
 
+def test_a_config_is_parsed_once_and_a_bad_one_fails_every_time() -> None:
+    parse_label_config.cache_clear()
+    first = parse_label_config(MIXED)
+    assert parse_label_config(MIXED) is first and parse_label_config.cache_info().hits == 1
+    for _ in range(2):  # an error is not cached as a result
+        with pytest.raises(LabelConfigError, match="not valid XML"):
+            parse_label_config("<View><Text")
+
+
 def test_alias_is_the_stored_value_and_the_value_is_what_the_model_sees() -> None:
     sentiment = parse_label_config(MIXED).control("sentiment")
     assert sentiment.texts == ["Positive", "Negative"]

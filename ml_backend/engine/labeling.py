@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from html.parser import HTMLParser
 from typing import Any
 
@@ -145,8 +146,12 @@ class LabelSpec:
         return hashlib.sha256(json.dumps(shape).encode()).hexdigest()
 
 
+@lru_cache(maxsize=256)
 def parse_label_config(config: str) -> LabelSpec:
-    """Read the supported controls of a labeling config; raise LabelConfigError when none."""
+    """Read the supported controls of a labeling config; raise LabelConfigError when none.
+
+    Cached by the config's text: the spec is immutable, and the service reads the same few
+    configs on every agent read, review and job, where a parse costs milliseconds each time."""
     try:
         interface = LabelInterface(config)
     except Exception as exc:  # the SDK raises several unrelated types for bad XML
