@@ -61,7 +61,8 @@ def create_command(project: int, name: str, model: str, template_file: Path | No
 @click.option("--examples", "k", type=click.IntRange(1, 50), required=True,
               help="Verified tasks (confirmed or corrected, with the human's label) to show the model.")
 @click.option("--select", type=click.Choice(["similar", "diverse"]), default="similar", show_default=True,
-              help="similar: per task, the K verified tasks nearest to it; diverse: one fixed representative set.")
+              help="similar: per task, the K verified tasks nearest to it (by the endpoint's embeddings, else "
+                   "TF-IDF); diverse: one fixed representative set.")
 @click.option("--name", help="Name of the new agent (default <agent>-<select><K>).")
 @json_option
 def derive_command(agent: str, k: int, select: str, name: str | None, as_json: bool) -> None:
