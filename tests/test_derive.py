@@ -9,12 +9,14 @@ import itertools
 import json
 from typing import Any
 
+import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
 from ml_backend.cli import main
 from ml_backend.client import ServiceError
-from ml_backend.engine.fewshot import HEADING
+from ml_backend.engine.fewshot import HEADING, Example, nearest
+from ml_backend.simulator.embeddings import vector
 from sync.views import view_task_ids
 from tests.element_support import NER_CONFIG
 from tests.review_support import Job, annotate, new_project, run_job
@@ -111,6 +113,85 @@ def test_similar_keeps_every_verified_example_and_a_new_verification_makes_a_new
     client.sync_verification(base.id)
     again = client.derive_agent(base.agent_id, 2, select="similar", name="nearest")
     assert again["id"] != similar["id"] and examples(again) == human | {task: "Neutral"}
+
+
+def text_of(job: Job, task: int) -> str:
+    return TEXTS[job.tasks.index(task)]
+
+
+def nearest_by_hand(job: Job, pool: list[int], task: int, k: int) -> list[int]:
+    """The k verified tasks whose simulator vectors are nearest the task's (cosine, computed here)."""
+    query = np.asarray(vector(text_of(job, task)))
+    scores = {example: float(np.dot(vector(text_of(job, example)), query)) for example in pool}
+    return sorted(scores, key=lambda example: (-scores[example], example))[:k]
+
+
+def show(service: Any, *args: Any) -> Result:
+    return CliRunner().invoke(main, ["agents", *map(str, args)], env={"LSAGENT_URL": service.url},
+                              catch_exceptions=False)
+
+
+def test_similar_matches_each_task_by_the_endpoint_embeddings(
+        service: Any, verified: tuple[Job, dict[int, str]]) -> None:
+    base, human = verified
+    client = service.client()
+    similar = client.derive_agent(base.agent_id, 2, select="similar")
+    shots = similar["config"]["few_shot"]
+    assert similar["derived"] == {"from": base.agent_id, "select": "similar", "examples": 2, "verified": VERIFIED,
+                                  "representation": "embeddings sim-small"}
+    assert (shots["representation"], shots["representation_note"]) == ("embeddings sim-small", "")
+    pool = sorted(human)
+    assert [example["task"] for example in shots["examples"]] == pool
+    assert np.allclose(shots["vectors"], [vector(text_of(base, task)) for task in pool], rtol=0, atol=1e-4)
+    assert all(len(str(number).split(".")[-1]) <= 4 for row in shots["vectors"] for number in row), "rounded"
+    assert client.derive_agent(base.agent_id, 2, select="similar")["id"] == similar["id"], "same inputs, same id"
+    shown = show(service, "show", similar["id"])
+    assert shown.exit_code == 0 and "similar 2 of 6 verified example(s), nearest per task by embeddings sim-small" \
+        in " ".join(shown.output.split())
+
+    task = base.tasks[VERIFIED]
+    [preview] = client.preview(similar["id"], task_ids=[task])["previews"]
+    shown_tasks = [base.tasks[TEXTS.index(message["content"])] for message in preview["messages"][1:-1:2]]
+    assert shown_tasks == preview["few_shot"]["examples"] == nearest_by_hand(base, pool, task, 2)
+
+    job = client.run_job(similar["id"], subset="unverified", wait=True, timeout=120)
+    assert (job["status"], job["counts"]["labeled"]) == ("done", len(base.tasks) - VERIFIED)
+    items = list(service.runtime.store.items(job["id"]))
+    assert len(items) == len(base.tasks) - VERIFIED
+    for item in items:
+        meta = item.meta["few_shot"]
+        assert meta["representation"] == "embeddings sim-small"
+        previewed = item.task_id == task  # the preview's choice is the job's, asked once
+        assert meta["embedding_cached"] == previewed and (meta["embedding_tokens"] > 0) != previewed
+        assert meta["examples"] == nearest_by_hand(base, pool, item.task_id, 2), item.task_id
+    assert len({tuple(item.meta["few_shot"]["examples"]) for item in items}) > 2, "the choice must vary by task"
+
+
+def test_similar_without_embeddings_uses_tfidf_and_says_why(
+        service: Any, sim: Any, verified: tuple[Job, dict[int, str]]) -> None:
+    base, human = verified
+    client = service.client()
+    embedded = client.derive_agent(base.agent_id, 2, select="similar")
+    sim.configure(reject="embeddings")
+    shown = show(service, "derive", base.agent_id, "--examples", 2, "--select", "similar", "--name", "local")
+    said = " ".join(shown.output.split())
+    assert shown.exit_code == 0 and "similar 2 of 6 verified example(s), nearest per task by TF-IDF (no embeddings " \
+        "from the agent's endpoint (" in said and "answered /embeddings with 404): local TF-IDF)" in said
+    local = client.agent("local")
+    shots = local["config"]["few_shot"]
+    assert (shots["representation"], shots["vectors"]) == ("TF-IDF", None) and "404" in shots["representation_note"]
+    assert local["id"] != embedded["id"] and [example["task"] for example in shots["examples"]] == sorted(human)
+
+    # The agent derived with embeddings, run while the endpoint serves none: TF-IDF per task, no task failed.
+    job = client.run_job(embedded["id"], subset="unverified", wait=True, timeout=120)
+    assert (job["status"], job["counts"]["labeled"]) == ("done", len(base.tasks) - VERIFIED)
+    pool = tuple(Example(**example) for example in embedded["config"]["few_shot"]["examples"])
+    items = list(service.runtime.store.items(job["id"]))
+    assert len(items) == len(base.tasks) - VERIFIED
+    for item in items:
+        meta = item.meta["few_shot"]
+        assert meta["representation"] == "TF-IDF" and "answered /embeddings with 404" in meta["fallback"]
+        assert meta["examples"] == [example.task for example in nearest(pool, text_of(base, item.task_id), 2)]
 
 
 def test_derivation_is_refused_with_the_reason(service: Any, verified: tuple[Job, dict[int, str]]) -> None:

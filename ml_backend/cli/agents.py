@@ -61,7 +61,8 @@ def create_command(project: int, name: str, model: str, template_file: Path | No
 @click.option("--examples", "k", type=click.IntRange(1, 50), required=True,
               help="Verified tasks (confirmed or corrected, with the human's label) to show the model.")
 @click.option("--select", type=click.Choice(["similar", "diverse"]), default="similar", show_default=True,
-              help="similar: per task, the K verified tasks nearest to it; diverse: one fixed representative set.")
+              help="similar: per task, the K verified tasks nearest to it (by the endpoint's embeddings, else "
+                   "TF-IDF); diverse: one fixed representative set.")
 @click.option("--name", help="Name of the new agent (default <agent>-<select><K>).")
 @json_option
 def derive_command(agent: str, k: int, select: str, name: str | None, as_json: bool) -> None:
@@ -117,7 +118,13 @@ def _summary(agent: dict[str, Any], full: bool = False) -> dict[str, Any]:
     shown["endpoint"] = agent["config"].get("base_url") or "the service's OPENAI_BASE_URL"
     shown["config"] = {key: value for key, value in agent["config"].items() if key not in ("capabilities", "few_shot")}
     if shots := agent["config"].get("few_shot"):
-        shown["few_shot"] = f"{shots['select']} {shots['k']} of {len(shots['examples'])} verified example(s)"
+        described = f"{shots['select']} {shots['k']} of {len(shots['examples'])} verified example(s)"
+        if shots.get("representation"):  # agents derived before it was recorded do not say
+            how = "nearest per task by" if shots["select"] == "similar" else "picked by"
+            described += f", {how} {shots['representation']}"
+            if shots.get("representation_note"):
+                described += f" ({shots['representation_note']})"
+        shown["few_shot"] = described
     shown["capabilities"] = agent["config"].get("capabilities") or "not negotiated (learned on first call)"
     if agent.get("ignored_controls"):
         shown["not answered"] = f"{', '.join(agent['ignored_controls'])} (left to annotators)"

@@ -1,7 +1,9 @@
 """One task through one agent: prompt, cache, LLM call, post-processing, confidence.
 
 Every path ends in an ``Outcome``: a label with its confidence, or a classified error. Nothing
-raises past this module for a bad task, so a batch never loses its other tasks.
+raises past this module for a bad task, so a batch never loses its other tasks. A ``similar``
+agent derived with embeddings first has its task's examples chosen (``engine.nearest``); how
+they were chosen is the item's ``few_shot`` metadata.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ml_backend.engine.agents import Agent
 from ml_backend.engine.answers import Answer, score_answer, to_ls_results
 from ml_backend.engine.labeling import EmptyInputError
 from ml_backend.engine.llm import Completion, LLMCallError, LLMClient
+from ml_backend.engine.nearest import Choice, NearestExamples
 from ml_backend.engine.outcomes import ErrorClass
 from ml_backend.engine.postprocess import response_format
 
@@ -97,15 +100,29 @@ class Annotator:
         self.combiner = combiner
         self._response_format = response_format(agent.spec)
         self._negotiating = threading.Lock()
+        shots = agent.config.few_shot
+        self.nearest = (NearestExamples(agent.id, shots, client.config, cache)
+                        if shots is not None and shots.embedded else None)
 
-    def _messages(self, task: dict[str, Any]) -> list[dict[str, str]]:
+    def _text(self, task: dict[str, Any]) -> str:
+        """The task's input texts as the examples are matched on; EmptyInputError without any."""
+        return "\n".join(self.agent.spec.read_inputs(task.get("data") or {}).values())
+
+    def choose(self, task: dict[str, Any]) -> Choice:
+        """The task's examples by embeddings (may call the endpoint), or (None, {}) when the agent
+        has none to choose that way."""
+        return self.nearest.choose(self._text(task)) if self.nearest is not None else (None, {})
+
+    def _messages(self, task: dict[str, Any], choice: Choice) -> list[dict[str, str]]:
         agent = self.agent
-        return prompts.render_messages(agent.template, agent.spec, task.get("data") or {}, agent.config.few_shot)
+        return prompts.render_messages(agent.template, agent.spec, task.get("data") or {}, agent.config.few_shot,
+                                       chosen=choice[0])
 
     def annotate(self, task: dict[str, Any]) -> Outcome:
         task_id = int(task["id"])
         try:
-            messages = self._messages(task)
+            choice = self.choose(task)
+            messages = self._messages(task, choice)
         except EmptyInputError as exc:
             return Outcome(task_id, error_class=ErrorClass.EMPTY_INPUT, error_detail=str(exc))
         overflow = self._overflow(messages)
@@ -114,38 +131,36 @@ class Annotator:
         key = cache_key(self.agent.id, messages)
         response = self.cache.cache_get(key)
         if response is not None:
-            return self._outcome(task_id, response, cached=True, data=task.get("data") or {})
+            return _with_choice(self._outcome(task_id, response, cached=True, data=task.get("data") or {}), choice)
         try:
             response = self._call(messages)
         except LLMCallError as exc:
             # No answer, so no call time: None keeps failures out of the mean latency.
-            return Outcome(task_id, error_class=exc.error_class, error_detail=exc.detail, attempts=exc.attempts,
-                           latency_s=None)
+            return _with_choice(Outcome(task_id, error_class=exc.error_class, error_detail=exc.detail,
+                                        attempts=exc.attempts, latency_s=None), choice)
         try:
             self.cache.cache_put(key, response)
         except Exception:  # the answer is paid for: this task keeps it even if the cache cannot
             log.exception("task %s: its answer could not be cached", task_id)
-        return self._outcome(task_id, response, cached=False, data=task.get("data") or {})
+        return _with_choice(self._outcome(task_id, response, cached=False, data=task.get("data") or {}), choice)
 
     def cached(self, task: dict[str, Any]) -> Outcome | None:
-        """The answer already paid for, if any; never calls the model."""
-        try:
-            messages = self._messages(task)
-        except EmptyInputError:
-            return None
-        response = self.cache.cache_get(cache_key(self.agent.id, messages))
-        if response is None:
-            return None
-        return self._outcome(int(task["id"]), response, cached=True, data=task.get("data") or {})
+        """The answer already paid for, if any; never calls the model (nor the embeddings)."""
+        return self.cached_many([task])[0]
 
     def cached_many(self, tasks: Sequence[dict[str, Any]]) -> list[Outcome | None]:
         """``cached`` for many tasks with one cache lookup; a task with no text to read gets its
         empty_input outcome at once. Tasks with the same answer share one parse of it."""
         keys: list[str | None] = []
         found: list[Outcome | None] = []
-        for task in tasks:
+        choices = self._cached_choices(tasks)
+        for task, choice in zip(tasks, choices, strict=True):
+            if choice is None:  # no cached choice of examples, so no cached answer to them either
+                keys.append(None)
+                found.append(None)
+                continue
             try:
-                messages = self._messages(task)
+                messages = self._messages(task, choice)
             except EmptyInputError as exc:
                 keys.append(None)
                 found.append(Outcome(int(task["id"]), error_class=ErrorClass.EMPTY_INPUT, error_detail=str(exc)))
@@ -159,8 +174,22 @@ class Annotator:
                 continue
             if key not in parsed:
                 parsed[key] = self._outcome(int(task["id"]), responses[key], cached=True, data=task.get("data") or {})
-            found[index] = replace(parsed[key], task_id=int(task["id"]))
+            found[index] = _with_choice(replace(parsed[key], task_id=int(task["id"])), choices[index] or (None, {}))
         return found
+
+    def _cached_choices(self, tasks: Sequence[dict[str, Any]]) -> list[Choice | None]:
+        """Each task's cached choice of examples (all (None, {}) for an agent that needs none);
+        a task without text gets (None, {}) so that its empty_input outcome is given."""
+        if self.nearest is None:
+            return [(None, {})] * len(tasks)
+        texts: dict[int, str] = {}
+        for index, task in enumerate(tasks):
+            try:
+                texts[index] = self._text(task)
+            except EmptyInputError:
+                continue
+        looked = dict(zip(texts, self.nearest.lookup(list(texts.values())), strict=True))
+        return [looked[index] if index in texts else (None, {}) for index in range(len(tasks))]
 
     def _overflow(self, messages: list[dict[str, str]]) -> str | None:
         config = self.agent.config
@@ -251,6 +280,13 @@ class Annotator:
         if outcome.ok:
             outcome.results = to_ls_results(self.agent.spec, answer, data)
         return outcome
+
+
+def _with_choice(outcome: Outcome, choice: Choice) -> Outcome:
+    """The outcome with how its examples were chosen in its metadata (when they were chosen)."""
+    if choice[1]:
+        outcome.meta = {**outcome.meta, "few_shot": choice[1]}
+    return outcome
 
 
 def _as_response(completion: Completion) -> dict[str, Any]:

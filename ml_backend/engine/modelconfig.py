@@ -97,9 +97,12 @@ class ModelConfig(BaseModel):
     def identity(self) -> dict[str, Any]:
         """The part of an agent's identity that comes from the model: the user's choices only.
         Negotiated capabilities are left out, and so are the defaults ``response_format="auto"``
-        and ``confidence="label"``, so agents registered before these fields existed keep their ids."""
+        and ``confidence="label"``, so agents registered before these fields existed keep their ids
+        (and the few-shot part as ``FewShot.identity`` keeps it)."""
         data = {key: value for key, value in self.normalised().items() if key not in NEGOTIATED}
         for key, default in (("response_format", "auto"), ("confidence", "label")):
             if data[key] == default:
                 del data[key]
+        if self.few_shot is not None:
+            data["few_shot"] = self.few_shot.identity()
         return data

@@ -112,13 +112,15 @@ def build_template(spec: LabelSpec, instructions: str | None = None, source: str
 
 
 def render_messages(
-    template: PromptTemplate, spec: LabelSpec, task_data: dict[str, Any], shots: FewShot | None = None
+    template: PromptTemplate, spec: LabelSpec, task_data: dict[str, Any], shots: FewShot | None = None,
+    chosen: Sequence[int] | None = None,
 ) -> list[dict[str, str]]:
     """Chat messages for one task: static system message, then the task input as the user message.
 
     A derived agent's verified examples (``shots``, locked like the label options: added here,
     whatever the template) go in the system message before ``PRECEDENCE`` when they are a fixed
-    set, or as user/assistant turns before the task when they are picked per task.
+    set, or as user/assistant turns before the task when they are picked per task: the examples
+    of the task ids ``chosen`` (by embeddings, ``engine.nearest``), else the TF-IDF nearest.
     Raises EmptyInputError when the task has no text to read, PromptTemplateError for a bad template.
     """
     frame = _frame(template.source, template.instructions, spec)
@@ -127,15 +129,16 @@ def render_messages(
     if shots is not None:
         block = shots.static_block(frame.fill)
         system = f"{frame.body}\n\n{block}\n\n{PRECEDENCE}" if block else system
-        turns = shots.turns("\n".join(texts), frame.fill)
+        turns = shots.turns("\n".join(texts), frame.fill, chosen)
     return [{"role": "system", "content": system}, *turns, {"role": "user", "content": frame.fill(texts)}]
 
 
 def preview(
     template: PromptTemplate, spec: LabelSpec, tasks: list[dict[str, Any]], model: str | None = None,
-    shots: FewShot | None = None,
+    shots: FewShot | None = None, chosen: Sequence[Sequence[int] | None] | None = None,
 ) -> list[dict[str, Any]]:
     """The real prompts for some tasks, with token counts, or each task's error; never raises per task.
+    ``chosen``: per task, the examples chosen by embeddings (``render_messages``).
 
     A broken template raises PromptTemplateError once, since no task could render with it.
     Tokens are counted for ``model`` (cl100k when None; ``tokens_exact`` says if approximate).
@@ -143,13 +146,14 @@ def preview(
     _frame(template.source, template.instructions, spec)
     exact = tokens.tokenizer_for(model).exact
     results = []
-    for task in tasks:
+    for index, task in enumerate(tasks):
         task_id = task.get("id") if isinstance(task, dict) else None
         entry: dict[str, Any] = {"id": task_id, "messages": None, "tokens": None, "tokens_exact": exact}
         try:
             if not isinstance(task, dict):
                 raise EmptyInputError(f"task must be an object with 'id' and 'data', got {type(task).__name__}")
-            messages = render_messages(template, spec, task.get("data") or {}, shots)
+            messages = render_messages(template, spec, task.get("data") or {}, shots,
+                                       None if chosen is None else chosen[index])
         except EmptyInputError as exc:
             entry.update(error=ErrorClass.EMPTY_INPUT.value, detail=str(exc))
         else:

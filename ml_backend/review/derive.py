@@ -6,15 +6,17 @@ agent's predictions is verified), each task once, with its latest annotation's l
 
 ``diverse`` picks K representatives of the verified tasks (k-means over the same representation
 as the ``diverse`` review: the agent's embeddings, else TF-IDF); ``similar`` keeps them all and
-the prompt picks the K nearest per task (``engine.fewshot``). Examples are in task id order, so
-the same verified set always gives the same examples, and so the same agent id.
+the prompt picks the K nearest per task (``engine.fewshot``), by the endpoint's embeddings when it
+serves them: the pool's vectors are asked here, once, and kept in the config (rounded, bounded:
+a pool beyond ``MAX_VECTOR_NUMBERS`` is refused, not silently matched another way). Examples are
+in task id order, so the same verified set always gives the same examples, and so the same agent id.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ml_backend.engine.fewshot import Example, FewShot, Selection
+from ml_backend.engine.fewshot import DECIMALS, MAX_VECTOR_NUMBERS, TFIDF, Example, FewShot, Selection, Vectors
 from ml_backend.engine.labeling import EmptyInputError, LabelSpec, parse_label_config
 from ml_backend.review import diversity
 from ml_backend.review.task_verdicts import TaskVerdict, task_verdicts
@@ -37,10 +39,28 @@ def few_shot(runtime: Runtime, agent: AgentRecord, k: int, select: Selection) ->
     if len(pool) < k:
         raise DeriveError(f"project {agent.project} has {len(pool)} verified task(s) with a complete answer, "
                           f"fewer than the {k} examples asked: verify more tasks (and sync verdicts) or ask fewer")
-    facts: dict[str, Any] = {"verified": len(pool)}
+    matrix, source, note = diversity.represent(runtime, agent, ["\n".join(example.inputs) for example in pool])
+    facts: dict[str, Any] = {"verified": len(pool), "representation": source}
+    if note:
+        facts["representation_note"] = note
+    vectors = None
     if select == "diverse":
-        pool, facts["representation"] = _representatives(runtime, agent, pool, k)
-    return FewShot(select=select, k=k, base=agent.id, examples=tuple(pool)), facts
+        pool = representative_examples(pool, matrix, k)
+    elif source != TFIDF:
+        vectors = pool_vectors(matrix)
+    shots = FewShot(select=select, k=k, base=agent.id, examples=tuple(pool), representation=source,
+                    representation_note=note, vectors=vectors)
+    return shots, facts
+
+
+def pool_vectors(matrix: Any) -> Vectors:
+    """The pool's unit vectors, rounded to ``DECIMALS`` places; refused beyond the size bound."""
+    rows, dimensions = matrix.shape
+    if rows * dimensions > MAX_VECTOR_NUMBERS:
+        raise DeriveError(f"the verified pool's embeddings are {rows} examples x {dimensions} dimensions = "
+                          f"{rows * dimensions} numbers, more than the {MAX_VECTOR_NUMBERS} a derived agent may "
+                          f"hold: use --select diverse (a fixed set), or an endpoint with smaller embeddings")
+    return tuple(tuple(round(float(value), DECIMALS) for value in row) for row in matrix)
 
 
 def verified_examples(runtime: Runtime, agent: AgentRecord, spec: LabelSpec) -> list[Example]:
@@ -79,12 +99,6 @@ def _task_data(runtime: Runtime, project: int, ids: list[int]) -> list[dict[str,
         return []
     pages = iter_task_pages(runtime.label_studio(), project, ids=ids, fields=("id", "data"))
     return [task for page in pages for task in page]
-
-
-def _representatives(runtime: Runtime, agent: AgentRecord, pool: list[Example],
-                     k: int) -> tuple[list[Example], str]:
-    matrix, source, _ = diversity.represent(runtime, agent, ["\n".join(example.inputs) for example in pool])
-    return representative_examples(pool, matrix, k), source
 
 
 def representative_examples(pool: list[Example], matrix: Any, k: int) -> list[Example]:

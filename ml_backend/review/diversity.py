@@ -30,6 +30,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from ml_backend.engine.embeddings import EmbeddingsUnavailable, embed
+from ml_backend.engine.fewshot import TFIDF
 from ml_backend.engine.labeling import LabelSpec, parse_label_config
 from ml_backend.engine.modelconfig import ModelConfig
 from ml_backend.runtime import Runtime
@@ -107,7 +108,7 @@ def represent(runtime: Runtime, agent: AgentRecord, texts: list[str]) -> tuple[A
         vectors = embed(config, config.base_url or runtime.settings.openai_base_url, texts)
         return normalize(np.asarray(vectors, dtype=float)), f"embeddings {config.model}", ""
     except EmbeddingsUnavailable as exc:
-        return tfidf(texts), "TF-IDF", f"no embeddings from the agent's endpoint ({exc}): local TF-IDF"
+        return tfidf(texts), TFIDF, f"no embeddings from the agent's endpoint ({exc}): local TF-IDF"
 
 
 def tfidf(texts: Sequence[str]) -> Any:

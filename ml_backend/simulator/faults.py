@@ -95,6 +95,7 @@ class Stats:
     answer sent): ``max``, and ``mean`` as the time average from the first request's arrival to
     the last answer (``busy_s``), which is how close a client keeps to its concurrency; ``last_at``
     is the wall time of the last answer (a benchmark measures a job's tail from it).
+    ``embeddings`` counts ``/v1/embeddings`` requests answered and the texts they embedded.
     """
 
     def __init__(self) -> None:
@@ -116,6 +117,7 @@ class Stats:
             self._first: float | None = time.monotonic() if self._in_flight else None
             self._changed = self._first or 0.0
             self._last_at: float | None = None
+            self._embeddings = {"requests": 0, "texts": 0}
 
     def enter(self) -> None:
         """A chat request arrived (call ``leave`` once it is answered)."""
@@ -149,11 +151,17 @@ class Stats:
                 self._prompt_tokens += prompt_tokens
                 self._completion_tokens += completion_tokens
 
+    def embedded(self, texts: int) -> None:
+        with self._lock:
+            self._embeddings["requests"] += 1
+            self._embeddings["texts"] += texts
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {"requests": self._requests, "completions": self._completions, "by_status": dict(self._by_status),
                     "prompt_tokens": self._prompt_tokens, "completion_tokens": self._completion_tokens,
-                    "last_request": self._last_request, "in_flight": self._in_flight_stats()}
+                    "last_request": self._last_request, "in_flight": self._in_flight_stats(),
+                    "embeddings": dict(self._embeddings)}
 
     def _in_flight_stats(self) -> dict[str, Any]:
         """Called with the lock held."""

@@ -150,7 +150,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._authorize(state.options, required=True)
             if "embeddings" in state.options.rejected():  # like a chat-only server
                 raise ApiError(404, f"Invalid URL ({method} {path})")
-            return embeddings.answer(_json(raw))
+            answer = embeddings.answer(_json(raw))
+            state.stats.embedded(len(answer["data"]))
+            return answer
         if path.startswith("/_sim/"):
             self._authorize(state.options, required=False)
             return self._control(method, path, raw)

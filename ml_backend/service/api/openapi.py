@@ -68,7 +68,9 @@ SCHEMAS: dict[str, Schema] = {
             "task_id": {"type": ["integer", "null"]},
             "messages": {"type": ["array", "null"], "items": {"type": "object", "properties": {
                 "role": {"type": "string"}, "content": {"type": "string"}}}},
-            "prompt_tokens": {"type": ["integer", "null"]}, "error": {"type": ["string", "null"]}}}}}},
+            "prompt_tokens": {"type": ["integer", "null"]}, "error": {"type": ["string", "null"]},
+            "few_shot": {"type": "object", "description": "how the examples were chosen, for an agent matching "
+                         "tasks by embeddings (representation, examples, fallback)"}}}}}},
     "DeriveRequest": {"type": "object", "required": ["examples"], "additionalProperties": False, "properties": {
         "examples": {"type": "integer", "minimum": 1, "maximum": 50,
                      "description": "verified tasks (confirmed or corrected) put in the prompt"},
@@ -78,7 +80,9 @@ SCHEMAS: dict[str, Schema] = {
     "DerivedAgent": {"allOf": [ref("Agent"), {"type": "object", "properties": {"derived": {
         "type": "object", "properties": {
             "from": {"type": "string"}, "select": {"type": "string"}, "examples": {"type": "integer"},
-            "verified": {"type": "integer"}, "representation": {"type": "string"}}}}}]},
+            "verified": {"type": "integer"},
+            "representation": {"type": "string", "description": "embeddings <model> or TF-IDF"},
+            "representation_note": {"type": "string", "description": "why not the endpoint's embeddings"}}}}}]},
     "ActivationRequest": {"type": "object", "required": ["agent"], "properties": {"agent": {"type": "string"}}},
     "ActiveAgent": {"type": "object", "properties": {
         "project": {"type": "integer"}, "agent": {"oneOf": [ref("Agent"), {"type": "null"}]},
