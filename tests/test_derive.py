@@ -142,8 +142,10 @@ def test_similar_matches_each_task_by_the_endpoint_embeddings(
     assert (shots["representation"], shots["representation_note"]) == ("embeddings sim-small", "")
     pool = sorted(human)
     assert [example["task"] for example in shots["examples"]] == pool
-    assert np.allclose(shots["vectors"], [vector(text_of(base, task)) for task in pool], rtol=0, atol=1e-4)
-    assert all(len(str(number).split(".")[-1]) <= 4 for row in shots["vectors"] for number in row), "rounded"
+    stored = service.runtime.store.get_agent(similar["id"]).config["few_shot"]["vectors"]
+    assert np.allclose(stored, [vector(text_of(base, task)) for task in pool], rtol=0, atol=1e-4)
+    assert all(len(str(number).split(".")[-1]) <= 4 for row in stored for number in row), "rounded"
+    assert shots["vectors"] == {"count": len(pool), "dimensions": len(stored[0])}, "the API shows their shape"
     assert client.derive_agent(base.agent_id, 2, select="similar")["id"] == similar["id"], "same inputs, same id"
     shown = show(service, "show", similar["id"])
     assert shown.exit_code == 0 and "similar 2 of 6 verified example(s), nearest per task by embeddings sim-small" \

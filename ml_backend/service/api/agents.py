@@ -171,13 +171,23 @@ def agent_json(record: AgentRecord) -> dict[str, Any]:
         "name": record.name,
         "project": record.project,
         "model_version": record.model_version,
-        "config": record.config,
+        "config": _shown_config(record.config),
         "instructions": record.instructions,
         "template": record.template_source,
         "label_signature": record.label_signature,
         "ignored_controls": ignored_controls(record.label_config),
         "created_at": record.created_at.isoformat(),
     }
+
+
+def _shown_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The config with a few-shot pool's vectors as their shape: they are part of the agent's
+    identity (its id covers them) but up to megabytes of numbers no reader of an agent needs."""
+    vectors = (config.get("few_shot") or {}).get("vectors")
+    if not vectors:
+        return config
+    shape = {"count": len(vectors), "dimensions": len(vectors[0])}
+    return {**config, "few_shot": {**config["few_shot"], "vectors": shape}}
 
 
 def ignored_controls(label_config: str) -> list[str]:
