@@ -10,7 +10,10 @@ prediction and on each of its results. The store keeps the raw confidence (``ite
 ``meta["signals"]``), so a later fit, the figures and a second rescore start from the raw values,
 and it keeps the map on the job (``jobs.calibration``): from then on the job's figures and its
 score-based review views are on that calibrated scale, the one Label Studio shows
-(``ml_backend.review.scale`` states the rule; ``job_scale`` applies it).
+(``ml_backend.review.scale`` states the rule; ``job_scale`` applies it). The map is kept before
+the scores are rewritten, and a queued or running job is refused (its later predictions would
+arrive raw), so Label Studio never holds a calibrated score the store does not know of; a rescore
+cut short by Label Studio is completed by running it again.
 """
 
 from __future__ import annotations
@@ -25,9 +28,15 @@ from ml_backend.review.task_verdicts import task_verdicts
 from ml_backend.runtime import Runtime
 from ml_backend.store import AgentRecord, JobRecord
 
+UNFINISHED = ("queued", "running")
+
 
 class CalibrationUnavailable(ValueError):
     """Too few verified items to calibrate the agent; the message says how many there are."""
+
+
+class RescoreConflict(ValueError):
+    """The job still writes predictions: they would reach Label Studio with the raw score."""
 
 
 def agent_records(runtime: Runtime, agent: AgentRecord, project: int) -> list[Verified]:
@@ -73,10 +82,14 @@ def rescore(runtime: Runtime, job_id: str, method: str = "auto") -> dict[str, An
     from sync.predictions import predictions_by_version, update_prediction_score
 
     job, agent = job_and_agent(runtime, job_id)
+    if job.status in UNFINISHED:
+        raise RescoreConflict(f"job {job.id} is {job.status}: rescore it once it has finished, so that "
+                              "every prediction it writes gets the calibrated score")
     fit = agent_calibration(runtime, agent, job.project, method)
     if fit.map is None:
         raise CalibrationUnavailable(_unavailable(agent, fit))
     scale = Scale(fit.map, fit.n)
+    runtime.store.set_calibration(job.id, scale.to_dict())
     raw = {item.task_id: item.score for item in runtime.store.items(job.id, outcome="labeled")
            if item.score is not None}
     client = runtime.label_studio()
@@ -87,5 +100,4 @@ def rescore(runtime: Runtime, job_id: str, method: str = "auto") -> dict[str, An
         for prediction in predictions:
             update_prediction_score(client, prediction, score)
             rescored += 1
-    runtime.store.set_calibration(job.id, scale.to_dict())
     return {"job": job.id, "model_version": agent.model_version, "rescored": rescored, **fit.to_dict()}

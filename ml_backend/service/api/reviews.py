@@ -14,7 +14,7 @@ from ml_backend.review.accuracy import AccuracyInputError
 from ml_backend.review.calibration_map import METHODS, CalibrationInputError
 from ml_backend.review.figures import figures
 from ml_backend.review.repair import repair_project
-from ml_backend.review.rescore import CalibrationUnavailable, rescore
+from ml_backend.review.rescore import CalibrationUnavailable, RescoreConflict, rescore
 from ml_backend.review.views import ReviewConflict, ReviewError, ReviewRequest, create_review
 from ml_backend.service.api import ensure_project_exists, json_body, path_project, resolve_job_id, state
 from ml_backend.service.api.errors import ApiError, error_response
@@ -35,7 +35,8 @@ def _review_error(exc: ReviewError) -> Response:
 
 
 @bp.errorhandler(CalibrationUnavailable)
-def _no_calibration(exc: CalibrationUnavailable) -> Response:
+@bp.errorhandler(RescoreConflict)
+def _no_calibration(exc: ValueError) -> Response:
     return error_response(409, "conflict", str(exc))
 
 
@@ -162,8 +163,8 @@ OPENAPI_PATHS: dict[str, Schema] = {
                             "one); false: on the raw confidence; default: calibrated once the job was rescored")))},
     "/api/jobs/{job_id}/rescore": {"post": operation(
         "Rewrite the job's prediction scores in Label Studio with the agent's calibrated confidence (409: too "
-        "few verified items to calibrate)", (200, "the calibration used and how many predictions it rescored",
-                                            ref("Rescore")),
+        "few verified items to calibrate, or the job is still running)",
+        (200, "the calibration used and how many predictions it rescored", ref("Rescore")),
         errors=(400, 401, 404, 409), params=(JOB_ID,), body=ref("RescoreRequest"))},
     "/api/jobs/{job_id}/export": {"get": operation(
         "Final labels, one row per task, with their source (human, llm, none)",
