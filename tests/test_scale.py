@@ -174,3 +174,22 @@ def test_a_rescored_job_is_on_the_scale_label_studio_shows(service: Any, label_s
     page = client.report(job.id, TARGET)
     assert "Confidence scale of these figures and thresholds: <strong>calibrated: isotonic" in page
     assert "target 70%, calibrated: isotonic, fitted on 60 verified items scale" in page
+
+
+def test_the_export_of_a_rescored_job_keeps_labels_by_the_calibrated_score(service: Any, label_studio: Any,
+                                                                            job: Job) -> None:
+    verify(service, job, 40)  # tasks scored 0.80..0.99 are left to the threshold
+    client = service.client()
+    client.rescore_job(job.id, "platt")
+    found = predictions_by_version(label_studio.client, job.project, job.model_version)
+    shown = {task_id: found[task_id][0]["score"] for task_id in job.tasks}
+    open_tasks = job.tasks[40:]
+    threshold = shown[open_tasks[5]]  # the calibrated score of the raw 0.85 (about 0.87)
+    raw_kept = {task_id for task_id, score in zip(job.tasks, CONFIDENCES, strict=True) if score >= threshold}
+    assert raw_kept & set(open_tasks) != set(open_tasks[5:])  # compared raw, other tasks would be kept
+
+    rows = [json.loads(line) for line in client.export(job.id, threshold=threshold).splitlines()]
+    kept = {row["task_id"] for row in rows if row["source"] == "llm"}
+    assert kept == {task_id for task_id in open_tasks if shown[task_id] >= threshold} == set(open_tasks[5:])
+    assert {row["task_id"]: row["confidence"] for row in rows} == pytest.approx(shown, abs=1e-9)
+    assert {row["task_id"] for row in rows if row["source"] == "none"} == set(open_tasks[:5])
