@@ -106,6 +106,9 @@ def test_figures_on_the_calibrated_scale(service: Any, job: Job) -> None:
         assert n == sum(low <= s < high or (high == 1.0 and s == 1.0) for s in scores), (low, high)
     assert bands != {(band["low"], band["high"]): band["n"] for band in raw["bands"]}
     assert client.verification(job.id, TARGET, calibrated=False)["scale"] == "raw"
+    page = client.report(job.id, TARGET)
+    assert "Confidence scale of these figures and thresholds: <strong>raw</strong>" in page
+    assert "review below 0.57" in page  # the raw histogram marks the raw threshold
 
 
 def test_verification_show_takes_the_scale(service: Any, job: Job) -> None:
@@ -174,6 +177,7 @@ def test_a_rescored_job_is_on_the_scale_label_studio_shows(service: Any, label_s
     page = client.report(job.id, TARGET)
     assert "Confidence scale of these figures and thresholds: <strong>calibrated: isotonic" in page
     assert "target 70%, calibrated: isotonic, fitted on 60 verified items scale" in page
+    assert "review below" not in page and "The histogram above counts the raw confidence" in page
 
 
 def test_the_export_of_a_rescored_job_keeps_labels_by_the_calibrated_score(service: Any, label_studio: Any,
