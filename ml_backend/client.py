@@ -224,8 +224,13 @@ class Client:
         """Pull the annotations of the job's tasks from Label Studio and record the verdicts."""
         return Record(self._request("POST", f"/api/jobs/{job}/verification/sync"))
 
-    def verification(self, job: str, target: float = 0.95) -> VerificationFigures:
-        return VerificationFigures(self._request("GET", f"/api/jobs/{job}/verification", params={"target": target}))
+    def verification(self, job: str, target: float = 0.95, calibrated: bool | None = None) -> VerificationFigures:
+        """The job's verification figures, on the scale Label Studio shows for it (calibrated once the
+        job was rescored), or on the calibrated (True) or raw (False) confidence; ``scale`` names it."""
+        params: dict[str, Any] = {"target": target}
+        if calibrated is not None:
+            params["calibrated"] = "true" if calibrated else "false"
+        return VerificationFigures(self._request("GET", f"/api/jobs/{job}/verification", params=params))
 
     def export(self, job: str, fmt: str = "jsonl", threshold: float | None = None) -> str:
         """The final labels, one row per task, as the file body (jsonl or csv)."""

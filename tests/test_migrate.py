@@ -84,9 +84,11 @@ def test_the_old_store_is_upgraded_in_place_with_its_data(opened: tuple[Store, d
     assert [{key: value for key, value in row.items() if key != "human_value"}
             for row in after["rows"]["verifications"]] == before["rows"]["verifications"]
     assert {row["human_value"] for row in after["rows"]["verifications"]} == {None}
-    new_columns = ("summary", "planned", "project_model_version_set", "span_not_found")
+    new_columns = ("summary", "planned", "project_model_version_set", "span_not_found", "calibration")
     assert [{key: value for key, value in row.items() if key not in new_columns} for row in after["rows"]["jobs"]] == [
         {key: value for key, value in row.items() if key != "summary"} for row in before["rows"]["jobs"]]
+    # 0005: no old job was rescored, no old audit drawn on a calibrated scale
+    assert {row["calibration"] for row in after["rows"]["jobs"]} == {None}
     assert len(before["summaries"]) == 2
     for job_id, summary in before["summaries"].items():
         job = store.get_job(job_id)
@@ -98,6 +100,7 @@ def test_the_old_store_is_upgraded_in_place_with_its_data(opened: tuple[Store, d
         assert job.summary == (report if summary.get("final") else None)
         old_audits = summary["reviews"]["audits"]
         audits = store.audits(job_id)
+        assert {a.scale for a in audits} <= {None}
         assert [(a.title, a.view_id, a.threshold, a.seed, a.size, a.task_ids, a.created_at.isoformat())
                 for a in audits] == [(a["title"], a["view_id"], a["threshold"], a["seed"], a["size"], a["task_ids"],
                                       a["created_at"]) for a in old_audits]

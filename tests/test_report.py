@@ -115,7 +115,8 @@ def test_report_of_a_verified_job_renders_in_chromium(verified_job: dict[str, An
     for expected in (f"| tasks | {len(PLAN)} | {len(PLAN)} done |", "| verified accuracy | 75.0% | 8 verified |",
                      "| 6 / 2 |",
                      "| Positive | 5 | 50.0% |", "| Negative | 3 | 30.0% |", "| Neutral | 2 | 20.0% |",
-                     f"| job | {job['id']} |", f"| agent | {job['model_version']} (sim-small) |"):
+                     f"| job | {job['id']} |", f"| agent | {job['model_version']} (sim-small) |",
+                     "| confidence scale | raw |"):
         assert expected in f"| {text} |", expected
     flight = job["summary"]["in_flight"]
     assert flight["limit"] == 2 and 1 <= flight["peak"] <= 2  # the simulator's endpoint: 2 at once by default

@@ -77,3 +77,26 @@ def test_rescore_writes_calibrated_scores_to_label_studio(service: Any, label_st
         assert 0.55 < prediction["score"] < 0.8  # pulled down to about two in three
     items = job.items(service)
     assert [items[task_id].score for task_id in job.tasks] == pytest.approx(CONFIDENCES)  # raw kept
+
+
+def test_rescore_refuses_a_running_job(service: Any, sim: Any, label_studio: Any) -> None:
+    """Its later predictions would reach Label Studio with the raw score while the job's figures and
+    views read them as calibrated."""
+    project, _ = new_project(label_studio, [task_text(f"slow {index}", "Positive", 0.9) for index in range(6)])
+    sim.configure(latency_ms=2000)
+    client = service.client()
+    agent = client.create_agent(project, "slow", "sim-small")
+    job = client.run_job(agent["id"])
+    with pytest.raises(ServiceError, match="rescore it once it has finished") as refused:
+        client.rescore_job(job["id"])
+    assert refused.value.status == 409
+    assert service.runtime.store.get_job(job["id"]).calibration is None
+    client.cancel(job["id"])
+
+
+def test_rescore_keeps_its_map_with_the_job(service: Any, job: Job) -> None:
+    verify(service, job, 30)
+    assert service.runtime.store.get_job(job.id).calibration is None
+    done = service.client().rescore_job(job.id, "platt")
+    kept = service.runtime.store.get_job(job.id).calibration
+    assert kept == {"method": "platt", "map": done["map"], "n": 30}

@@ -175,7 +175,7 @@ def test_audit_estimates_the_accuracy_of_the_final_dataset(service: Any, label_s
         "interval": interval(((human + accepted_count * low) / 49, (human + accepted_count * high) / 49)),
     }
     assert figures["audits"] == [{"title": audit["title"], "view_id": audit["view_id"], "threshold": 0.85,
-                                  "seed": 3, "size": 8, "verified": len(audited)}]
+                                  "seed": 3, "size": 8, "verified": len(audited), "scale": "raw"}]
 
 
 # ---- the pull: idempotent, edits, deletions, skips ---------------------------------------------

@@ -122,11 +122,14 @@ def _failed_note(count: int) -> str:
 @verification_group.command("show")
 @click.option("--job", required=True, help="Job id.")
 @click.option("--target", type=PROBABILITY, default=0.95, show_default=True, help="Target accuracy.")
+@click.option("--calibrated/--raw", default=None,
+              help="Figures on the agent's calibrated or raw confidence [default: the scale Label Studio shows: "
+                   "calibrated once the job was rescored].")
 @json_option
-def show_command(job: str, target: float, as_json: bool) -> None:
+def show_command(job: str, target: float, calibrated: bool | None, as_json: bool) -> None:
     """Accuracy on verified tasks, by confidence band, AUROC, ECE, threshold and audit estimate; for
     span controls precision, recall and F1 per label, for text, ratings and numbers their rates."""
-    emit(client().verification(job, target), as_json, _show_figures)
+    emit(client().verification(job, target, calibrated), as_json, _show_figures)
 
 
 def _show_figures(data: dict[str, Any]) -> None:
@@ -141,6 +144,7 @@ def _show_figures(data: dict[str, Any]) -> None:
         ("AUROC", _number(data["auroc"])),
         ("expected calibration error", _number(data["ece"])),
         ("calibration of the agent", _calibration(data.get("calibration"))),
+        ("confidence scale of these figures", data.get("scale") or "raw"),
         ("tasks labelled by the agent or failed", str(data["labelled"])),
     ]
     if data["failed_verified"]:
@@ -149,7 +153,7 @@ def _show_figures(data: dict[str, Any]) -> None:
         overview.add_row(f"[bold]{key}[/bold]", value)
     console.print(overview)
     console.print(_bands(data["bands"]))
-    _show_recommendation(data["recommendation"])
+    _show_recommendation(data["recommendation"], data.get("scale") or "raw")
     _show_audit(data)
     _show_effort(data.get("effort"), data["target"])
     for name, figures in (data.get("controls") or {}).items():
@@ -222,10 +226,10 @@ def _bands(bands: list[dict[str, Any]]) -> Table:
     return table
 
 
-def _show_recommendation(recommendation: dict[str, Any]) -> None:
+def _show_recommendation(recommendation: dict[str, Any], scale: str) -> None:
     """The two standards side by side; a standard the data cannot meet yet says why below."""
-    table = _table(f"threshold for a target accuracy of {recommendation['target']:g}", "standard", "threshold",
-                   "verified", "accuracy", "95% interval", "to humans")
+    table = _table(f"threshold for a target accuracy of {recommendation['target']:g} ({scale} confidence)",
+                   "standard", "threshold", "verified", "accuracy", "95% interval", "to humans")
     table.caption = ("Wilson (recommended): the low end of the 95% interval reaches the target; "
                      "verified: confirmed/verified tasks at or above the threshold")
     reasons = []

@@ -200,6 +200,7 @@ class VerificationFigures(Record):
             "AUROC": number(self.get("auroc")),
             "expected calibration error": number(self.get("ece")),
             "calibration of the agent (cross-validated ECE)": _calibration(self.get("calibration")),
+            "confidence scale": str(self.get("scale") or "raw"),
             "threshold in use": number(self.get("threshold")),
             f"recommended threshold (target {percent(self.get('target'), 0)})": number(
                 self.get("recommended_threshold")),

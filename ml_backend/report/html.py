@@ -60,6 +60,7 @@ def render_report(job: Mapping[str, Any], verification: Mapping[str, Any] | None
         "overview": display.VerificationFigures(verified).overview() if verified else None,
         "bands": [band for band in (verified or {}).get("bands") or [] if band.get("n")],
         "thresholds": _thresholds(verified),
+        "marked": review_threshold(verified),
         "audit": display.audit_rows(verified.get("audit") or {}) if verified else None,
         "job_overview": _job_overview(job, summary),
         "version": __version__,
@@ -69,11 +70,17 @@ def render_report(job: Mapping[str, Any], verification: Mapping[str, Any] | None
 
 
 def review_threshold(verification: Mapping[str, Any] | None) -> float | None:
-    """The threshold the histogram marks: the one in use, else the recommended one."""
-    if not verification:
+    """The threshold the histogram marks: the one in use, else the recommended one; none when the
+    figures are on the calibrated scale, since the histogram counts the raw confidence."""
+    if not verification or scale_of(verification) != "raw":
         return None
     value = verification.get("threshold")
     return float(value) if value is not None else verification.get("recommended_threshold")
+
+
+def scale_of(verification: Mapping[str, Any]) -> str:
+    """The confidence scale of the figures ("raw" for figures made before they named one)."""
+    return str(verification.get("scale") or "raw")
 
 
 def _cards(job: Mapping[str, Any], summary: Mapping[str, Any] | None,
@@ -106,7 +113,7 @@ def _cards(job: Mapping[str, Any], summary: Mapping[str, Any] | None,
         cards.append(("verified accuracy", display.percent(accuracy.get("accuracy")),
                       f"{display.number(verification.get('verified'))} verified"))
         cards.append(("recommended threshold", display.number(verification.get("recommended_threshold")),
-                      f"target {display.percent(verification.get('target'), 0)}"))
+                      f"target {display.percent(verification.get('target'), 0)}, {scale_of(verification)} scale"))
     return cards
 
 

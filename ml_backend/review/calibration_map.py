@@ -58,6 +58,14 @@ class CalibrationMap:
             return {"method": self.method, "knots": [[x, y] for x, y in zip(self.xs, self.ys, strict=True)]}
         return {"method": self.method, "a": self.a, "b": self.b}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CalibrationMap:
+        """The map ``to_dict`` wrote (kept with a rescored job in the store)."""
+        if data["method"] == "isotonic":
+            knots = data["knots"]
+            return cls("isotonic", tuple(float(x) for x, _ in knots), tuple(float(y) for _, y in knots))
+        return cls(str(data["method"]), a=float(data["a"]), b=float(data["b"]))
+
 
 @dataclass(frozen=True)
 class CalibrationFit:

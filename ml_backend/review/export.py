@@ -5,7 +5,9 @@ over a confident agent), ``llm`` when the agent's label is kept (its confidence 
 the threshold, or no threshold was given), and ``none`` when the task still needs a human (below
 the threshold, no confidence, or the agent failed). Rows are produced while the job's items are
 read page by page, so a large job is never held in memory; only the verdicts are, and there are
-as many of those as humans have had time to make.
+as many of those as humans have had time to make. ``confidence`` and the threshold are on the
+scale Label Studio shows for the job (calibrated once it was rescored; ``ml_backend.review.scale``),
+the one ``verification show`` recommends its threshold on by default.
 
 Controls other than Choices carry their whole answer too, under the keys ``lsagent parse`` uses:
 ``spans`` (regions ``{start, end, text, label, confidence}``, the confidence None for a human's),
@@ -25,6 +27,7 @@ from typing import Any
 
 from ml_backend.review.lookup import job_and_agent
 from ml_backend.review.regions import META_KEYS, agent_value, empty
+from ml_backend.review.rescore import job_scale
 from ml_backend.review.task_verdicts import TaskVerdict, task_verdicts
 from ml_backend.review.verdicts import control_kinds
 from ml_backend.runtime import Runtime
@@ -58,15 +61,17 @@ def rows(runtime: Runtime, job_id: str, threshold: float | None = None) -> Itera
     job, agent = job_and_agent(runtime, job_id)
     kinds = control_kinds(agent)
     verdicts = task_verdicts(runtime.store.verifications(job.id))
+    scale = job_scale(runtime, job, agent)
     for item in runtime.store.items(job.id):
         verdict = verdicts.get(item.task_id)
-        source, labels = _final(item.labels, item.error_class, item.score, verdict, threshold)
+        score = scale.score(item.score)
+        source, labels = _final(item.labels, item.error_class, score, verdict, threshold)
         yield {
             "task_id": item.task_id,
             "labels": {control: labels.get(control, []) for control in kinds} if source != "none" else {},
             **_values(kinds, item, verdict, source),
             "source": source,
-            "confidence": item.score,
+            "confidence": score,
             "agent_id": agent.id,
             "model_version": agent.model_version,
             "verdict": None if verdict is None else ("confirmed" if verdict.correct else "corrected"),

@@ -1,5 +1,11 @@
 """A job's verification figures: accuracy by confidence band, the recommended threshold and the
-audit estimate, from the verdicts recorded so far."""
+audit estimate, from the verdicts recorded so far.
+
+They are on one confidence scale, named in the answer (``scale``): by default the one Label
+Studio shows for the job (calibrated once the job was rescored, else raw), or the one asked for
+(``ml_backend.review.scale`` has the rule). Every score is mapped before anything is summarised,
+so the bands, the threshold and the split of tasks at it are all in that scale's units. An audit
+counts only on the scale it was drawn on: its threshold selected its sample."""
 
 from __future__ import annotations
 
@@ -12,11 +18,12 @@ from ml_backend.review.audits import audits as job_audits
 from ml_backend.review.effort import effort
 from ml_backend.review.lookup import job_and_agent
 from ml_backend.review.regions import agent_value, empty
-from ml_backend.review.rescore import agent_calibration
+from ml_backend.review.rescore import agent_calibration, job_scale
+from ml_backend.review.scale import Scale
 from ml_backend.review.task_verdicts import TaskVerdict, task_verdicts
 from ml_backend.review.verdicts import control_kinds
 from ml_backend.runtime import Runtime
-from ml_backend.store import ItemRecord
+from ml_backend.store import AuditRecord, ItemRecord
 
 #: How each kind verified element by element is measured (``ml_backend.review.elements``).
 MEASURES: dict[str, Callable[[list[tuple[Any, Any]]], dict[str, Any]]] = {
@@ -24,10 +31,12 @@ MEASURES: dict[str, Callable[[list[tuple[Any, Any]]], dict[str, Any]]] = {
     "number": elements.number_figures, "taxonomy": elements.path_figures}
 
 
-def figures(runtime: Runtime, job_id: str, target: float = 0.95) -> dict[str, Any]:
-    """The verification report of a job (see ``accuracy.summarize``), from the recorded verdicts.
+def figures(runtime: Runtime, job_id: str, target: float = 0.95, calibrated: bool | None = None) -> dict[str, Any]:
+    """The verification report of a job (see ``accuracy.summarize``), from the recorded verdicts,
+    on the scale ``calibrated`` asks for (``rescore.job_scale``; None: the one Label Studio shows).
 
-    The audit is the union of the samples of the job's audits at the latest audit's threshold.
+    The audit is the union of the samples of the job's audits at the latest audit's threshold,
+    when the latest audit was drawn on this scale (otherwise no threshold is in use here).
     ``controls`` holds, per control that is not Choices, its figures element by element over the
     verified tasks the agent labelled (span precision/recall per label, text edits, number rates);
     a span control also counts the agent's spans per label over every task of the job
@@ -35,9 +44,12 @@ def figures(runtime: Runtime, job_id: str, target: float = 0.95) -> dict[str, An
     """
     job, agent = job_and_agent(runtime, job_id)
     verdicts = task_verdicts(runtime.store.verifications(job.id))
+    scale = job_scale(runtime, job, agent, calibrated)
     audits = job_audits(runtime, job)
-    threshold = audits[-1].threshold if audits else None
-    sampled = {task_id for audit in audits if audit.threshold == threshold for task_id in audit.task_ids}
+    latest = audits[-1] if audits else None
+    on_scale = [audit for audit in audits if Scale.from_dict(audit.scale) == scale]
+    threshold = latest.threshold if latest is not None and latest in on_scale else None
+    sampled = {task_id for audit in on_scale if audit.threshold == threshold for task_id in audit.task_ids}
     records: list[accuracy.Verified] = []
     audited: list[accuracy.Verified] = []
     scores: list[float | None] = []
@@ -48,7 +60,8 @@ def figures(runtime: Runtime, job_id: str, target: float = 0.95) -> dict[str, An
     pairs: dict[str, list[tuple[Any, Any]]] = {name: [] for name in kinds}
     job_spans: dict[str, Counter[str]] = {name: Counter() for name, kind in kinds.items() if kind == "labels"}
     for item in runtime.store.items(job.id):
-        scores.append(item.score if item.error_class is None else None)
+        score = scale.score(item.score)
+        scores.append(score if item.error_class is None else None)
         if item.error_class is None:
             signals.append({"label": item.score, **((item.meta or {}).get("signals") or {})})
         for name, counter in job_spans.items():
@@ -61,17 +74,21 @@ def figures(runtime: Runtime, job_id: str, target: float = 0.95) -> dict[str, An
             continue
         verified_signals.append((signals[-1], verdict.correct))
         _add_pairs(pairs, kinds, item, verdict)
-        record = accuracy.Verified(item.task_id, item.score, verdict.correct)
+        record = accuracy.Verified(item.task_id, score, verdict.correct)
         records.append(record)
         if item.task_id in sampled:
             audited.append(record)
     summary = accuracy.summarize(records, scores, audited, threshold, target)
+    if latest is not None and threshold is None:
+        summary["audit"] = _other_scale(latest, scale).to_dict()
     wilson = summary["recommendation"]["wilson"]
     return {
         "job": job.id,
         "project": job.project,
         "model_version": agent.model_version,
         "target": target,
+        "scale": scale.describe(),
+        "rescored": job.calibration is not None,
         **summary,
         "failed_verified": failed_verified,
         "controls": {name: _control(kind, pairs[name], job_spans.get(name)) for name, kind in kinds.items()},
@@ -80,10 +97,18 @@ def figures(runtime: Runtime, job_id: str, target: float = 0.95) -> dict[str, An
         "effort": effort(signals, verified_signals, len(scores) - len(signals), target),
         "audits": [
             {"title": audit.title, "view_id": audit.view_id, "threshold": audit.threshold, "seed": audit.seed,
-             "size": audit.size, "verified": sum(1 for task_id in audit.task_ids if task_id in verdicts)}
+             "size": audit.size, "verified": sum(1 for task_id in audit.task_ids if task_id in verdicts),
+             "scale": Scale.from_dict(audit.scale).describe()}
             for audit in audits
         ],
     }
+
+
+def _other_scale(audit: AuditRecord, scale: Scale) -> accuracy.Unavailable:
+    drawn = Scale.from_dict(audit.scale).describe()
+    return accuracy.Unavailable(
+        f"the latest audit took the tasks at or above {audit.threshold:g} on the {drawn} scale, not on this one "
+        f"({scale.describe()}): draw a new audit, or show the figures on its scale")
 
 
 def _control(kind: str, pairs: list[tuple[Any, Any]], job_spans: Counter[str] | None) -> dict[str, Any]:

@@ -39,6 +39,12 @@ count (other columns hidden), least confident first; opening a task shows the ag
 prediction pre-selected, because the job made the agent's model_version the project's (and the
 review sets it again), which is also what fills the score column.
 
+Which scores: threshold, lowest and audit select by the scores Label Studio shows for the job,
+so a view and the Data Manager's score column, filter and ordering agree: the raw confidence, or
+the calibrated one once ``lsagent jobs rescore`` wrote it (mapped from the store's raw scores by
+the map the rescore kept with the job; ``ml_backend.review.scale`` has the rule). The answer
+names the scale, and an audit keeps it with its threshold.
+
 An audit is the exception to "least confident first": it is a seeded uniform sample of the tasks
 accepted at a threshold, ordered by id, because annotators who stop half way through a sample
 sorted by confidence would leave a biased one. Its sample and threshold are kept with the job
@@ -56,6 +62,8 @@ from ml_backend.review.audits import remember_audit
 from ml_backend.review.controls import ReviewControl, review_controls, review_inputs
 from ml_backend.review.lookup import job_and_agent
 from ml_backend.review.repair import TITLE_PREFIX, repair_project
+from ml_backend.review.rescore import job_scale
+from ml_backend.review.scale import Scale
 from ml_backend.runtime import Runtime
 from ml_backend.store import AgentRecord, JobRecord
 
@@ -108,7 +116,8 @@ def create_review(runtime: Runtime, request: ReviewRequest) -> dict[str, Any]:
     from sync import projects, review, views
 
     job, agent = job_and_agent(runtime, request.job_id)
-    selection = select(runtime, job, agent, request)
+    scale = job_scale(runtime, job, agent)
+    selection = select(runtime, job, agent, request, scale)
     title = (request.title or "").strip() or f"{TITLE_PREFIX}{job.id[:8]}: {selection.describe}"
     client = runtime.label_studio()
     repair_project(runtime, job.project)
@@ -121,7 +130,7 @@ def create_review(runtime: Runtime, request: ReviewRequest) -> dict[str, Any]:
         raise ReviewError(str(exc)) from None
     view_id, created = written.view_id, written.created
     if request.kind == "audit":
-        remember_audit(runtime, job.id, title, view_id, selection.facts)
+        remember_audit(runtime, job.id, title, view_id, selection.facts, scale)
     url = views.view_url(runtime.settings.label_studio_url or "", job.project, view_id)
     return {
         "view_id": view_id,
@@ -139,14 +148,14 @@ def create_review(runtime: Runtime, request: ReviewRequest) -> dict[str, Any]:
     }
 
 
-def select(runtime: Runtime, job: JobRecord, agent: AgentRecord, request: ReviewRequest) -> Selection:
-    """The tasks of the review, by kind."""
+def select(runtime: Runtime, job: JobRecord, agent: AgentRecord, request: ReviewRequest, scale: Scale) -> Selection:
+    """The tasks of the review, by kind; ``scale`` is the one of the scores Label Studio shows."""
     if request.kind not in KINDS:
         raise ReviewError(f"unknown review kind {request.kind!r}; use one of {', '.join(KINDS)}")
     if request.kind == "threshold":
-        return _below(runtime, job, _probability(request.threshold, "threshold"))
+        return _below(runtime, job, _probability(request.threshold, "threshold"), scale)
     if request.kind == "lowest":
-        return _lowest(runtime, job, _positive(request.lowest, "lowest"))
+        return _lowest(runtime, job, _positive(request.lowest, "lowest"), scale)
     if request.kind == "label":
         return _label(runtime, job, review_controls(agent.label_config), request.label)
     if request.kind == "keyword":
@@ -159,7 +168,7 @@ def select(runtime: Runtime, job: JobRecord, agent: AgentRecord, request: Review
         return _disagree(runtime, job, request.other_job)
     if request.kind in ("diverse", "budget"):
         return _diversity(runtime, job, agent, request)
-    return _audit(runtime, job, request)
+    return _audit(runtime, job, request, scale)
 
 
 def _diversity(runtime: Runtime, job: JobRecord, agent: AgentRecord, request: ReviewRequest) -> Selection:
@@ -176,26 +185,25 @@ def _diversity(runtime: Runtime, job: JobRecord, agent: AgentRecord, request: Re
     return Selection(picked.task_ids, True, picked.describe, picked.facts)
 
 
-def _below(runtime: Runtime, job: JobRecord, threshold: float) -> Selection:
+def _below(runtime: Runtime, job: JobRecord, threshold: float, scale: Scale) -> Selection:
     """Labelled tasks scored below the threshold, and those without a score (never accepted)."""
     from sync import filters
 
-    ids = [
-        item.task_id
-        for item in runtime.store.items(job.id, outcome="labeled")
-        if item.score is None or item.score < threshold
-    ]
-    return Selection(ids, True, f"score < {threshold:g}", {"threshold": threshold}, (filters.score_below(threshold),))
+    scored = ((item.task_id, scale.score(item.score)) for item in runtime.store.items(job.id, outcome="labeled"))
+    ids = [task_id for task_id, score in scored if score is None or score < threshold]
+    facts = {"threshold": threshold, "scale": scale.describe()}
+    return Selection(ids, True, f"score < {threshold:g}", facts, (filters.score_below(threshold),))
 
 
-def _lowest(runtime: Runtime, job: JobRecord, count: int) -> Selection:
+def _lowest(runtime: Runtime, job: JobRecord, count: int, scale: Scale) -> Selection:
     """The ``count`` least confident labelled tasks among those nobody has annotated yet (ties at
     the K-th score broken by task id, so the view holds exactly ``count``)."""
     from sync import filters
     from sync.review import unannotated_ids
 
     ranked = sorted(
-        (item.score, item.task_id) for item in runtime.store.items(job.id, outcome="labeled") if item.score is not None
+        (scale.value(item.score), item.task_id)
+        for item in runtime.store.items(job.id, outcome="labeled") if item.score is not None
     )
     chosen: list[int] = []
     client = runtime.label_studio()
@@ -208,7 +216,7 @@ def _lowest(runtime: Runtime, job: JobRecord, count: int) -> Selection:
     scores = {task_id: score for score, task_id in ranked}
     highest = max((scores[task_id] for task_id in chosen), default=None)
     bound = (filters.item("predictions_score", "less_or_equal", highest),) if highest is not None else ()
-    return Selection(chosen, True, f"lowest {count}", {"lowest": count}, bound)
+    return Selection(chosen, True, f"lowest {count}", {"lowest": count, "scale": scale.describe()}, bound)
 
 
 def _label(runtime: Runtime, job: JobRecord, controls: list[ReviewControl], wanted: str | None) -> Selection:
@@ -283,7 +291,7 @@ def _normal(labels: dict[str, list[str]]) -> dict[str, list[str]]:
     return {control: sorted(values) for control, values in labels.items() if values}
 
 
-def _audit(runtime: Runtime, job: JobRecord, request: ReviewRequest) -> Selection:
+def _audit(runtime: Runtime, job: JobRecord, request: ReviewRequest, scale: Scale) -> Selection:
     """A seeded uniform sample of the labelled tasks scored at or above the threshold."""
     size = _positive(request.audit, "audit")
     if job.status in UNFINISHED:
@@ -299,12 +307,13 @@ def _audit(runtime: Runtime, job: JobRecord, request: ReviewRequest) -> Selectio
     accepted = [
         item.task_id
         for item in runtime.store.items(job.id, outcome="labeled")
-        if item.score is not None and item.score >= threshold
+        if item.score is not None and scale.value(item.score) >= threshold
     ]
     if not accepted:
         raise ReviewError(f"no task of job {job.id} has a confidence >= {threshold:g}: nothing to audit")
     sample = sorted(random.Random(seed).sample(accepted, min(size, len(accepted))))
-    facts = {"threshold": threshold, "seed": seed, "audit": size, "accepted": len(accepted), "sample": sample}
+    facts = {"threshold": threshold, "seed": seed, "audit": size, "accepted": len(accepted), "sample": sample,
+             "scale": scale.describe()}
     return Selection(sample, False, f"audit {size} >= {threshold:g} seed {seed}", facts)
 
 

@@ -28,9 +28,11 @@ class AuditOps(StoreBase):
         seed: int,
         size: int,
         task_ids: Sequence[int],
+        scale: dict[str, Any] | None = None,
     ) -> AuditRecord:
         """Keep an audit sample of `job_id`, replacing the one of the same title (a new draw for
-        the same view). It then counts as the newest audit."""
+        the same view). It then counts as the newest audit. ``scale`` is the confidence scale of
+        its threshold (None: the raw confidence)."""
         if not title.strip() or len(title) > MAX_TITLE:
             raise StoreInputError(f"an audit title has 1 to {MAX_TITLE} characters, got {len(title)}")
         validate.int64(view_id, "view_id")
@@ -46,6 +48,7 @@ class AuditOps(StoreBase):
             "size": size,
             "task_ids": [int(task_id) for task_id in task_ids],
             "created_at": clock.utcnow(),
+            "scale": scale,
         }
         changed = {key: value for key, value in values.items() if key not in ("job_id", "title")}
         statement = self._insert(Audit).values(values)

@@ -177,6 +177,11 @@ class JobOps(StoreBase):
             raise StoreInputError("set_facts needs at least one fact: planned, project_model_version_set")
         return self._set(job_id, **given)
 
+    def set_calibration(self, job_id: str, calibration: dict[str, Any] | None) -> JobRecord:
+        """Keep the calibration a rescore wrote to Label Studio (plain JSON data; None: the raw
+        confidence), replacing the previous one: a blind write of one column, like the summary."""
+        return self._set(job_id, calibration=calibration)
+
     def _set(self, job_id: str, **values: Any) -> JobRecord:
         with self._write() as session:
             statement = update(Job).where(Job.id == job_id).values(values)

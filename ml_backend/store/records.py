@@ -55,6 +55,7 @@ class JobRecord:
     planned: bool
     project_model_version_set: bool
     summary: dict[str, Any] | None
+    calibration: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class AuditRecord:
     size: int
     task_ids: list[int]
     created_at: datetime
+    scale: dict[str, Any] | None
 
 
 @dataclass(frozen=True)

@@ -178,6 +178,9 @@ class Job(Base):
     project_model_version_set: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: The report, written once when the job ends (NULL before).
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    #: The calibration ``lsagent jobs rescore`` last wrote to Label Studio's prediction scores
+    #: (method, map, items fitted on); NULL while Label Studio shows the raw confidence.
+    calibration: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
 
 class Audit(Base):
@@ -196,6 +199,8 @@ class Audit(Base):
     size: Mapped[int] = mapped_column(Integer)
     task_ids: Mapped[list[int]] = mapped_column(JSONType)
     created_at: Mapped[datetime]
+    #: The confidence scale the threshold is on: the job's calibration at the draw, NULL for raw.
+    scale: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
 
 class Item(Base):

@@ -14,7 +14,7 @@ from ml_backend.review.accuracy import AccuracyInputError
 from ml_backend.review.calibration_map import METHODS, CalibrationInputError
 from ml_backend.review.figures import figures
 from ml_backend.review.repair import repair_project
-from ml_backend.review.rescore import CalibrationUnavailable, rescore
+from ml_backend.review.rescore import CalibrationUnavailable, RescoreConflict, rescore
 from ml_backend.review.views import ReviewConflict, ReviewError, ReviewRequest, create_review
 from ml_backend.service.api import ensure_project_exists, json_body, path_project, resolve_job_id, state
 from ml_backend.service.api.errors import ApiError, error_response
@@ -35,7 +35,8 @@ def _review_error(exc: ReviewError) -> Response:
 
 
 @bp.errorhandler(CalibrationUnavailable)
-def _no_calibration(exc: CalibrationUnavailable) -> Response:
+@bp.errorhandler(RescoreConflict)
+def _no_calibration(exc: ValueError) -> Response:
     return error_response(409, "conflict", str(exc))
 
 
@@ -90,7 +91,8 @@ def sync_verification_route(job_id: str) -> Response:
 @bp.get("/api/jobs/<job_id:job_id>/verification")
 def verification_route(job_id: str) -> Response:
     target = _query_probability("target")
-    return jsonify(figures(state().runtime, job_id, 0.95 if target is None else target))
+    calibrated = _query_bool("calibrated")
+    return jsonify(figures(state().runtime, job_id, 0.95 if target is None else target, calibrated))
 
 
 @bp.post("/api/jobs/<job_id:job_id>/rescore")
@@ -126,6 +128,15 @@ def _query_probability(name: str) -> float | None:
     return value
 
 
+def _query_bool(name: str) -> bool | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw.lower() not in ("true", "false"):
+        raise ApiError(400, "invalid_request", f"query parameter '{name}' must be true or false, got {raw[:40]!r}")
+    return raw.lower() == "true"
+
+
 _PROBABILITY = {"type": "number", "minimum": 0, "maximum": 1}
 _INTERVAL = {"type": ["object", "null"], "properties": {"low": {"type": "number"}, "high": {"type": "number"}}}
 
@@ -143,13 +154,17 @@ OPENAPI_PATHS: dict[str, Schema] = {
         "Read the job's annotated tasks from Label Studio and record confirmed/corrected verdicts",
         (200, "what the sync recorded", ref("VerificationSync")), errors=(401, 404, 503), params=(JOB_ID,))},
     "/api/jobs/{job_id}/verification": {"get": operation(
-        "Verification figures: accuracy, bands, AUROC, ECE, recommended threshold, audit estimate",
-        (200, "figures", ref("VerificationFigures")), errors=(400, 401, 404),
-        params=(JOB_ID, query_param("target", _PROBABILITY, "target accuracy (default 0.95)")))},
+        "Verification figures: accuracy, bands, AUROC, ECE, recommended threshold, audit estimate, on the "
+        "scale Label Studio shows for the job unless 'calibrated' asks (409: no calibration yet)",
+        (200, "figures", ref("VerificationFigures")), errors=(400, 401, 404, 409),
+        params=(JOB_ID, query_param("target", _PROBABILITY, "target accuracy (default 0.95)"),
+                query_param("calibrated", {"type": "boolean"},
+                            "true: on the calibrated confidence (the rescore's map, else the agent's current "
+                            "one); false: on the raw confidence; default: calibrated once the job was rescored")))},
     "/api/jobs/{job_id}/rescore": {"post": operation(
         "Rewrite the job's prediction scores in Label Studio with the agent's calibrated confidence (409: too "
-        "few verified items to calibrate)", (200, "the calibration used and how many predictions it rescored",
-                                            ref("Rescore")),
+        "few verified items to calibrate, or the job is still running)",
+        (200, "the calibration used and how many predictions it rescored", ref("Rescore")),
         errors=(400, 401, 404, 409), params=(JOB_ID,), body=ref("RescoreRequest"))},
     "/api/jobs/{job_id}/export": {"get": operation(
         "Final labels, one row per task, with their source (human, llm, none)",
@@ -204,6 +219,9 @@ OPENAPI_SCHEMAS: dict[str, Schema] = {
         "annotations": {"type": "integer"}, "removed": {"type": "integer"}}},
     "VerificationFigures": {"type": "object", "properties": {
         "job": {"type": "string"}, "model_version": {"type": "string"}, "target": {"type": "number"},
+        "scale": {"type": "string", "description": "the confidence scale of every figure: 'raw', or "
+                  "'calibrated: <method>, fitted on N verified items'"},
+        "rescored": {"type": "boolean", "description": "Label Studio shows the job's calibrated scores"},
         "verified": {"type": "integer"}, "confirmed": {"type": "integer"}, "corrected": {"type": "integer"},
         "labelled": {"type": "integer"}, "accuracy": {"type": "object"},
         "bands": {"type": "array", "items": {"type": "object", "properties": {
