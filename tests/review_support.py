@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sync.annotations import create_annotation
@@ -83,3 +84,12 @@ def verdict_rows(service: Any, job: Job) -> list[tuple[Any, ...]]:
     return [(row.task_id, row.annotation_id, row.control, row.verdict, tuple(row.human_labels),
              tuple(row.agent_labels), row.annotator, row.annotated_at)
             for row in service.runtime.store.verifications(job.id)]
+
+
+def record_verdict(service: Any, job: Job, index: int, right: bool) -> None:
+    """A reviewer's verdict on the job's ``index``-th task (the agent said Positive), straight into
+    the store as the webhook would record it: for figures on verdicts set by the test."""
+    service.runtime.store.record_verification(
+        job_id=job.id, task_id=job.tasks[index], annotation_id=1000 + index, control="sentiment",
+        verdict="confirmed" if right else "corrected", human_labels=["Positive" if right else "Negative"],
+        agent_labels=["Positive"], annotator="reviewer@example.com", annotated_at=datetime.now(UTC))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from click.testing import CliRunner
 from ml_backend.cli import main
 from ml_backend.client import ServiceError
 from sync.predictions import predictions_by_version
-from tests.review_support import Job, new_project, run_job, task_text
+from tests.review_support import Job, new_project, record_verdict, run_job, task_text
 
 #: 30 tasks scored 0.70..0.99 by directives; the agent is right on two in three: over-confident.
 CONFIDENCES = [round(0.7 + 0.01 * index, 2) for index in range(30)]
@@ -34,12 +33,8 @@ def job(service: Any, label_studio: Any) -> Job:
 
 
 def verify(service: Any, job: Job, count: int) -> None:
-    for index, task_id in enumerate(job.tasks[:count]):
-        right = index % 3 != 0
-        service.runtime.store.record_verification(
-            job_id=job.id, task_id=task_id, annotation_id=1000 + index, control="sentiment",
-            verdict="confirmed" if right else "corrected", human_labels=["Positive" if right else "Negative"],
-            agent_labels=["Positive"], annotator="reviewer@example.com", annotated_at=datetime.now(UTC))
+    for index in range(min(count, len(job.tasks))):
+        record_verdict(service, job, index, index % 3 != 0)
 
 
 def lsagent(service: Any, *args: str) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
 from statistics import NormalDist
 from typing import Any
 
@@ -26,7 +25,7 @@ from ml_backend.cli import main
 from ml_backend.client import ServiceError
 from sync.predictions import predictions_by_version
 from sync.views import view_task_ids
-from tests.review_support import Job, new_project, run_job, task_text
+from tests.review_support import Job, new_project, record_verdict, run_job, task_text
 
 CONFIDENCES = [round(0.4 + 0.01 * index, 2) for index in range(60)]
 RIGHT = [index % 2 != 0 if index < 20 else index % 4 != 0 if index < 40 else index % 20 != 0 for index in range(60)]
@@ -48,11 +47,8 @@ def job(service: Any, label_studio: Any) -> Job:
 
 
 def verify(service: Any, job: Job, count: int) -> None:
-    for index, (task_id, right) in enumerate(zip(job.tasks[:count], RIGHT, strict=False)):
-        service.runtime.store.record_verification(
-            job_id=job.id, task_id=task_id, annotation_id=1000 + index, control="sentiment",
-            verdict="confirmed" if right else "corrected", human_labels=["Positive" if right else "Negative"],
-            agent_labels=["Positive"], annotator="reviewer@example.com", annotated_at=datetime.now(UTC))
+    for index in range(min(count, len(job.tasks))):
+        record_verdict(service, job, index, RIGHT[index])
 
 
 def lsagent(service: Any, *args: str) -> Result:
