@@ -144,6 +144,13 @@ def vectors_of(config: ModelConfig, base_url: str, texts: list[str]) -> tuple[An
         return tfidf(texts), f"local TF-IDF ({exc})"
 
 
+def value(task: Task, signal: str) -> float:
+    """The task's signal; where the endpoint gave none (a failed self-verification call), the
+    label confidence, as the engine then scores the item (``meta.signals.fallback``)."""
+    found = task.signals.get(signal)
+    return task.signals["label"] if found is None else found
+
+
 def lowest(tasks: Sequence[Task], key: Callable[[Task], float], k: int) -> list[int]:
     return sorted(range(len(tasks)), key=lambda index: (key(tasks[index]), index))[:k]
 
@@ -175,9 +182,9 @@ def strategies(tasks: list[Task], vectors: Any, k: int, rounds: int, seed: int) 
     uncertainty = [1.0 - task.signals["label"] for task in tasks]
     return {
         "random": random_mean,
-        "lowest label confidence": per_100(tasks, lowest(tasks, lambda t: t.signals["label"], k)),
-        "lowest margin": per_100(tasks, lowest(tasks, lambda t: t.signals["margin"], k)),
-        "lowest self-verification P(yes)": per_100(tasks, lowest(tasks, lambda t: t.signals["self_verify"], k)),
+        "lowest label confidence": per_100(tasks, lowest(tasks, lambda t: value(t, "label"), k)),
+        "lowest margin": per_100(tasks, lowest(tasks, lambda t: value(t, "margin"), k)),
+        "lowest self-verification P(yes)": per_100(tasks, lowest(tasks, lambda t: value(t, "self_verify"), k)),
         "lowest combined": per_100(tasks, sorted(range(len(tasks)), key=lambda i: (combined[i], i))[:k]),
         "diverse (cluster representatives)": per_100(tasks, representatives(vectors, labels, centres)),
         "budget (uncertainty covering clusters)": per_100(tasks, allocate(budget_labels, uncertainty, k)),
@@ -188,7 +195,7 @@ def calibration(tasks: Sequence[Task]) -> dict[str, dict[str, Any]]:
     """ECE before and after (cross-validated) for the label confidence and for P(yes)."""
     found = {}
     for name in ("label", "self_verify"):
-        fitted = fit_calibration([Verified(i, task.signals[name], not task.wrong) for i, task in enumerate(tasks)])
+        fitted = fit_calibration([Verified(i, value(task, name), not task.wrong) for i, task in enumerate(tasks)])
         found[name] = {"before": fitted.ece_before, "after": fitted.ece_after,
                        "method": fitted.map.method if fitted.map else None}
     return found
@@ -207,7 +214,7 @@ def true_effort(tasks: Sequence[Task], strategy: str, target: float, rounds: int
     if strategy == "random":
         orders = [random.Random(seed + r).sample(range(len(tasks)), len(tasks)) for r in range(rounds)]
         return sum(needed(order) for order in orders) / rounds
-    return needed(lowest(tasks, lambda t: t.signals[strategy], len(tasks)))
+    return needed(lowest(tasks, lambda t: value(t, strategy), len(tasks)))
 
 
 def effort_table(tasks: list[Task], target: float, sample: int, rounds: int, seed: int) -> str:
@@ -263,10 +270,12 @@ def main() -> None:
     started = time.monotonic()
     tasks, unlabelled, matrix, representation = label_data(args)
     errors = sum(task.wrong for task in tasks)
+    unverified = sum(task.signals.get("self_verify") is None for task in tasks)
     source = ("SIMULATOR figures (sim-small on the demo reviews with gold labels)" if args.data == "demo" else
               "REAL-MODEL figures (SmolLM2-135M-Instruct under llama.cpp on movie-review snippets)")
     print(f"{source}: {len(tasks)} labelled, {unlabelled} without a label (left out); {errors} errors, "
-          f"{100 * errors / len(tasks):.1f} per 100 tasks; vectors: {representation}; "
+          f"{100 * errors / len(tasks):.1f} per 100 tasks; {unverified} without a self-verification "
+          f"(scored by the label confidence); vectors: {representation}; "
           f"{time.monotonic() - started:.0f} s\n")
     budgets = [k for k in args.budgets if k <= len(tasks)]
     results = {k: strategies(tasks, matrix, k, args.rounds, args.seed) for k in budgets}
