@@ -10,10 +10,15 @@ from typing import Any
 import numpy as np
 import pytest
 
+from ml_backend.engine import agents
 from ml_backend.engine.annotate import Annotator
 from ml_backend.engine.fewshot import Example, FewShot, nearest
+from ml_backend.engine.llm import LLMClient
+from ml_backend.engine.modelconfig import ModelConfig
+from ml_backend.engine.ratelimit import LocalRateLimiter
 from ml_backend.review.derive import pool_vectors
 from ml_backend.simulator.embeddings import vector
+from tests.fixtures.annotators import SIM_CAPABILITIES
 
 CONFIG = ('<View><Text name="text" value="$text"/><Choices name="sentiment" toName="text">'
           '<Choice value="Positive"/><Choice value="Negative"/><Choice value="Neutral"/></Choices></View>')
@@ -87,3 +92,25 @@ def test_without_an_embedding_the_task_falls_back_to_tfidf(annotator: Annotator,
     again = annotator.annotate({"id": 9, "data": {"text": TASKS[0]}})
     assert again.meta["few_shot"]["representation"] == "embeddings sim-small"
     assert again.meta["few_shot"]["examples"] == predicted(TASKS[0])
+
+
+def test_the_embeddings_call_counts_against_the_agents_rate_limit(sim: Any, sqlite_store: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two requests a minute: the task's embeddings call takes the first, so its chat call waits
+    for the second (on a test clock: the wait is recorded, not slept)."""
+    now, slept = [1000.0], []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    monkeypatch.setenv("SIM_KEY", sim.api_key)
+    config = ModelConfig(model="sim-small", base_url=sim.base_url, api_key_env="SIM_KEY",
+                         capabilities=SIM_CAPABILITIES, few_shot=shots(), requests_per_minute=2)
+    agent = agents.draft(name="test", project=1, label_config=CONFIG, config=config)
+    limiter = LocalRateLimiter(2, None, clock=lambda: now[0], sleep=sleep)
+    outcome = Annotator(agent, LLMClient(config, limiter=limiter), sqlite_store).annotate(
+        {"id": 1, "data": {"text": TASKS[0]}})
+    assert outcome.ok and outcome.meta["few_shot"]["representation"] == "embeddings sim-small"
+    assert sim.stats()["embeddings"]["requests"] == 1 and sim.stats()["requests"] == 1
+    assert len(slept) == 1 and slept[0] >= 20, f"the chat call waits for the second request's room: {slept}"

@@ -101,7 +101,7 @@ class Annotator:
         self._response_format = response_format(agent.spec)
         self._negotiating = threading.Lock()
         shots = agent.config.few_shot
-        self.nearest = (NearestExamples(agent.id, shots, client.config, cache)
+        self.nearest = (NearestExamples(agent.id, shots, client, cache)
                         if shots is not None and shots.embedded else None)
 
     def _text(self, task: dict[str, Any]) -> str:

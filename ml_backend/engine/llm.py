@@ -41,7 +41,8 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -198,6 +199,15 @@ class LLMClient:
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self._client.close()
+
+    @contextmanager
+    def reserved(self, tokens: int) -> Iterator[None]:
+        """Hold a concurrency slot and the rate limiter's room for ``tokens`` while the caller
+        sends a request of its own to the agent's endpoint (an embeddings call), so that every
+        request the agent sends counts against its limits."""
+        with self._slots:
+            self.limiter.acquire(tokens)
+            yield
 
     def complete(
         self,

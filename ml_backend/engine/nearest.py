@@ -7,8 +7,8 @@ this module first and hands the prompt the chosen task ids.
 
 * One ``/embeddings`` call per task text, through the agent's own endpoint and key (the config the
   agent's LLM client was built from, after the operator's endpoint rule), within the agent's
-  timeout (one retry). The call is not paced by the agent's rate limiter or concurrency slots
-  (the job's threads, one call each, bound it).
+  timeout (one retry), holding one of the agent's concurrency slots and its rate limiter's room
+  like a chat call: the provider sees one agent and its limits, whatever the request.
 * The choice, not the vector, is cached under (agent id, text) in the response cache: a few task
   ids, so re-running the job or answering /predict from the cache costs no embeddings call and
   renders the same prompt; ``lookup`` reads only the cache.
@@ -29,9 +29,12 @@ from typing import Any, Protocol
 
 from ml_backend.engine.embeddings import Embedder, EmbeddingsUnavailable
 from ml_backend.engine.fewshot import TFIDF, FewShot, nearest
-from ml_backend.engine.modelconfig import ModelConfig
+from ml_backend.engine.llm import LLMClient
 
 log = logging.getLogger(__name__)
+
+#: For the rate limiter's token count of an embeddings request (the text alone, no answer).
+CHARS_PER_TOKEN = 4
 
 #: The task ids of the examples to show (None: the prompt's own TF-IDF choice) and the item's
 #: ``few_shot`` metadata: representation, examples, embedding tokens, and a fallback's reason.
@@ -49,11 +52,12 @@ class ChoiceCache(Protocol):
 class NearestExamples:
     """The embeddings-based choice of one agent's examples; thread-safe."""
 
-    def __init__(self, agent_id: str, shots: FewShot, config: ModelConfig, cache: ChoiceCache) -> None:
+    def __init__(self, agent_id: str, shots: FewShot, client: LLMClient, cache: ChoiceCache) -> None:
         self.agent_id = agent_id
         self.shots = shots
         self.cache = cache
-        self._embedder = Embedder(config, config.base_url)
+        self._client = client
+        self._embedder = Embedder(client.config, client.config.base_url)
 
     def close(self) -> None:
         self._embedder.close()
@@ -78,7 +82,8 @@ class NearestExamples:
         if cached is not None:
             return cached
         try:
-            vectors, tokens = self._embedder.embed([text])
+            with self._client.reserved(max(1, len(text) // CHARS_PER_TOKEN)):
+                vectors, tokens = self._embedder.embed([text])
             chosen = self.shots.by_vector(vectors[0])
         except (EmbeddingsUnavailable, ValueError) as exc:
             chosen = [example.task for example in nearest(self.shots.examples, text, self.shots.k)]

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, jsonify
 from ml_backend.engine import agents, prompts
 from ml_backend.engine.labeling import EmptyInputError, parse_label_config
 from ml_backend.engine.modelconfig import ModelConfig
-from ml_backend.engine.nearest import Choice, NearestExamples
+from ml_backend.engine.nearest import Choice
 from ml_backend.review import derive
 from ml_backend.service.api import Body, ensure_project_exists, json_body, path_project, query_int, state
 from ml_backend.service.api.errors import ApiError
@@ -118,7 +118,7 @@ def preview_agent(reference: str) -> Response:
     record = agent_or_404(reference)
     tasks = _tasks_by_id(record.project, task_ids) if task_ids else _project_tasks(record.project, limit=limit)
     agent = agents.Agent.from_record(record)
-    choices = _choices(agent, tasks)
+    choices = _choices(record, agent, tasks)
     rendered = prompts.preview(agent.template, agent.spec, tasks, model=agent.config.model,
                                shots=agent.config.few_shot, chosen=[chosen for chosen, _ in choices])
     entries = [_preview_entry(entry) | ({"few_shot": meta} if meta else {})
@@ -126,26 +126,21 @@ def preview_agent(reference: str) -> Response:
     return jsonify({"agent": record.id, "previews": entries})
 
 
-def _choices(agent: agents.Agent, tasks: list[dict[str, Any]]) -> list[Choice]:
-    """Per task, the examples an agent matching by embeddings shows (the annotator's choice, so
-    the preview is the prompt a job sends); (None, {}) for every other agent and empty task."""
-    shots, runtime = agent.config.few_shot, state().runtime
+def _choices(record: AgentRecord, agent: agents.Agent, tasks: list[dict[str, Any]]) -> list[Choice]:
+    """Per task, the examples an agent matching by embeddings shows: its annotator's choice (one
+    embeddings call per task not seen yet, within the agent's limits), so the preview is the
+    prompt a job sends; (None, {}) for every other agent and for a task without text."""
+    shots = agent.config.few_shot
     if shots is None or not shots.embedded:
         return [(None, {})] * len(tasks)
-    runtime.check_endpoint(agent.config)
-    nearest = NearestExamples(agent.id, shots, runtime.fixed_endpoint(agent.config), runtime.store)
-    try:
-        choices: list[Choice] = []
-        for task in tasks:
-            try:
-                text = "\n".join(agent.spec.read_inputs(task.get("data") or {}).values())
-            except EmptyInputError:
-                choices.append((None, {}))
-                continue
-            choices.append(nearest.choose(text))
-        return choices
-    finally:
-        nearest.close()
+    annotator = state().runtime.annotator(record)
+    choices: list[Choice] = []
+    for task in tasks:
+        try:
+            choices.append(annotator.choose(task))
+        except EmptyInputError:
+            choices.append((None, {}))
+    return choices
 
 
 @bp.put("/api/projects/<int:project>/agent")
