@@ -251,6 +251,7 @@ class ChunkProcessor:
             if self._beater is None:
                 self._beater = threading.Thread(target=self._beat_forever, name="chunk-heartbeat", daemon=True)
                 self._beater.start()
+                threading.Thread(target=self._watch_jobs_forever, name="chunk-job-watch", daemon=True).start()
         self.heartbeats.beat([run.key], self.worker, self.options.lease_s)
 
     def _unhold(self, run: _Run) -> None:
@@ -266,16 +267,29 @@ class ChunkProcessor:
             return list(self._held)
 
     def _beat_forever(self) -> None:
+        """Heartbeats only, never behind the database: a busy process's annotating threads can
+        hold every pooled connection for seconds, and a beat that waited for one would arrive
+        after the lease and lose live chunks to a takeover (and their tasks would be paid twice)."""
         while not self._aborting.wait(self.options.heartbeat_s):
             with self._lock:
-                runs = list(self._held.values())
-            if not runs:
+                keys = list(self._held)
+            if not keys:
                 continue
             try:
-                self.heartbeats.beat([run.key for run in runs], self.worker, self.options.lease_s)
-                self._note_stopped_jobs({run.job_id for run in runs})
+                self.heartbeats.beat(keys, self.worker, self.options.lease_s)
             except Exception:
                 log.exception("heartbeat failed; retrying in %.1fs", self.options.heartbeat_s)
+
+    def _watch_jobs_forever(self) -> None:
+        """As often as the heartbeats, on a thread of its own: which held jobs stopped running."""
+        while not self._aborting.wait(self.options.heartbeat_s):
+            with self._lock:
+                job_ids = {run.job_id for run in self._held.values()}
+            try:
+                self._note_stopped_jobs(job_ids)
+            except Exception:
+                log.exception("could not read the status of jobs %s; retrying in %.1fs", sorted(job_ids),
+                              self.options.heartbeat_s)
 
     def _note_stopped_jobs(self, job_ids: set[str]) -> None:
         """A cancelled job's queued tasks are skipped instead of annotated."""
