@@ -395,10 +395,14 @@ def _check_request(messages: list[Message], n: int, estimated_tokens: int | None
         raise ValueError(f"temperature must be between 0 and 2, got {temperature!r}")
 
 
+def rough_tokens(text: str) -> int:
+    """An over-estimate of a text's tokens, for pacing a request whose tokens nobody counted."""
+    return math.ceil(len(text) / _CHARS_PER_TOKEN)
+
+
 def _rough_tokens(messages: list[Message]) -> int:
-    """An over-estimate of the prompt's tokens for pacing when no real count was given."""
-    chars = sum(len(str(message.get("content") or "")) for message in messages)
-    return math.ceil(chars / _CHARS_PER_TOKEN) + 4 * len(messages)
+    """``rough_tokens`` of a prompt's text, with each message's overhead."""
+    return rough_tokens("".join(str(message.get("content") or "") for message in messages)) + 4 * len(messages)
 
 
 def _configured_format(config: ModelConfig, schema_format: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -29,12 +29,9 @@ from typing import Any, Protocol
 
 from ml_backend.engine.embeddings import Embedder, EmbeddingsUnavailable
 from ml_backend.engine.fewshot import TFIDF, FewShot, nearest
-from ml_backend.engine.llm import LLMClient
+from ml_backend.engine.llm import LLMClient, rough_tokens
 
 log = logging.getLogger(__name__)
-
-#: For the rate limiter's token count of an embeddings request (the text alone, no answer).
-CHARS_PER_TOKEN = 4
 
 #: The task ids of the examples to show (None: the prompt's own TF-IDF choice) and the item's
 #: ``few_shot`` metadata: representation, examples, embedding tokens, and a fallback's reason.
@@ -82,7 +79,7 @@ class NearestExamples:
         if cached is not None:
             return cached
         try:
-            with self._client.reserved(max(1, len(text) // CHARS_PER_TOKEN)):
+            with self._client.reserved(max(1, rough_tokens(text))):
                 vectors, tokens = self._embedder.embed([text])
             chosen = self.shots.by_vector(vectors[0])
         except (EmbeddingsUnavailable, ValueError) as exc:
