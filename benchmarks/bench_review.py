@@ -63,14 +63,13 @@ from snippets import snippets  # noqa: E402
 
 from ml_backend.engine import agents, capabilities, prompts  # noqa: E402
 from ml_backend.engine.annotate import Annotator, MemoryCache  # noqa: E402
-from ml_backend.engine.embeddings import EmbeddingsUnavailable, embed  # noqa: E402
 from ml_backend.engine.llm import LLMClient  # noqa: E402
 from ml_backend.engine.modelconfig import Capabilities, ModelConfig  # noqa: E402
 from ml_backend.engine.postprocess import response_format  # noqa: E402
 from ml_backend.review.calibration import Verified  # noqa: E402
 from ml_backend.review.calibration_map import fit_calibration  # noqa: E402
 from ml_backend.review.combined import fit  # noqa: E402
-from ml_backend.review.diversity import allocate, clusters, representatives, tfidf  # noqa: E402
+from ml_backend.review.diversity import allocate, clusters, represent_at, representatives  # noqa: E402
 from ml_backend.review.effort import effort  # noqa: E402
 from ml_backend.simulator.server import serve  # noqa: E402
 from tests.fixtures.llama import start_llama_server, stop_llama_server  # noqa: E402
@@ -131,17 +130,6 @@ def label_all(annotator: Annotator, data: list[tuple[str, str]], workers: int) -
     with ThreadPoolExecutor(workers) as pool:
         found = list(pool.map(one, range(len(data))))
     return [task for task in found if task is not None], sum(task is None for task in found)
-
-
-def vectors_of(config: ModelConfig, base_url: str, texts: list[str]) -> tuple[Any, str]:
-    """The endpoint's embeddings, else local TF-IDF (as the ``--diverse`` review chooses)."""
-    import numpy as np
-    from sklearn.preprocessing import normalize
-
-    try:
-        return normalize(np.asarray(embed(config, base_url, texts))), f"embeddings of {config.model}"
-    except EmbeddingsUnavailable as exc:
-        return tfidf(texts), f"local TF-IDF ({exc})"
 
 
 def value(task: Task, signal: str) -> float:
@@ -238,10 +226,10 @@ def label_data(args: argparse.Namespace) -> tuple[list[Task], int, Any, str]:
         try:
             annotator, config = simulator_annotator(server.url)
             tasks, unlabelled = label_all(annotator, demo_reviews(), args.workers)
-            matrix, representation = vectors_of(config, server.url, [task.text for task in tasks])
+            matrix, source, note = represent_at(config, server.url, [task.text for task in tasks])
         finally:
             server.stop()
-        return tasks, unlabelled, matrix, representation
+        return tasks, unlabelled, matrix, note or source
     data = snippets()
     chosen = random.Random(args.seed).sample(data, min(args.limit, len(data)))
     os.environ[KEY_ENV] = "no-key-needed"
@@ -249,10 +237,10 @@ def label_data(args: argparse.Namespace) -> tuple[list[Task], int, Any, str]:
     try:
         annotator, config = real_annotator(llama.base_url, llama.model, args.workers, chosen[0][0])
         tasks, unlabelled = label_all(annotator, chosen, args.workers)
-        matrix, representation = vectors_of(config, llama.base_url, [task.text for task in tasks])
+        matrix, source, note = represent_at(config, llama.base_url, [task.text for task in tasks])
     finally:
         stop_llama_server(process)
-    return tasks, unlabelled, matrix, representation
+    return tasks, unlabelled, matrix, note or source
 
 
 def main() -> None:

@@ -104,8 +104,13 @@ def represent(runtime: Runtime, agent: AgentRecord, texts: list[str]) -> tuple[A
     """(L2-normalised vectors, what they are, why not embeddings when they are not)."""
     config = ModelConfig(**agent.config)
     runtime.check_endpoint(config)
+    return represent_at(config, config.base_url or runtime.settings.openai_base_url, texts)
+
+
+def represent_at(config: ModelConfig, base_url: str | None, texts: list[str]) -> tuple[Any, str, str]:
+    """``represent`` for a config whose endpoint is already allowed and known."""
     try:
-        vectors = embed(config, config.base_url or runtime.settings.openai_base_url, texts)
+        vectors = embed(config, base_url, texts)
         return normalize(np.asarray(vectors, dtype=float)), f"embeddings {config.model}", ""
     except EmbeddingsUnavailable as exc:
         return tfidf(texts), TFIDF, f"no embeddings from the agent's endpoint ({exc}): local TF-IDF"
