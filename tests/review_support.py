@@ -93,3 +93,19 @@ def record_verdict(service: Any, job: Job, index: int, right: bool) -> None:
         job_id=job.id, task_id=job.tasks[index], annotation_id=1000 + index, control="sentiment",
         verdict="confirmed" if right else "corrected", human_labels=["Positive" if right else "Negative"],
         agent_labels=["Positive"], annotator="reviewer@example.com", annotated_at=datetime.now(UTC))
+
+
+def positive_job(service: Any, label_studio: Any, confidences: list[float]) -> Job:
+    """A finished job whose agent said Positive on one task per confidence, at that confidence."""
+    project, tasks = new_project(label_studio, [task_text(f"review number {index}", "Positive", confidence)
+                                                for index, confidence in enumerate(confidences)])
+    return run_job(service, project, tasks)
+
+
+def slow_running_job(service: Any, sim: Any, label_studio: Any) -> dict[str, Any]:
+    """A job of six tasks at two seconds a call, just started: still running for the next seconds."""
+    project, _ = new_project(label_studio, [task_text(f"slow {index}", "Positive", 0.9) for index in range(6)])
+    sim.configure(latency_ms=2000)
+    client = service.client()
+    agent = client.create_agent(project, "slow", "sim-small")
+    return client.run_job(agent["id"])

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from ml_backend.cli import main
 from ml_backend.client import ServiceError
 from sync.predictions import predictions_by_version
-from tests.review_support import Job, new_project, record_verdict, run_job, task_text
+from tests.review_support import Job, positive_job, record_verdict, slow_running_job
 
 #: 30 tasks scored 0.70..0.99 by directives; the agent is right on two in three: over-confident.
 CONFIDENCES = [round(0.7 + 0.01 * index, 2) for index in range(30)]
@@ -27,9 +27,7 @@ def service(make_service: Any, sim: Any, label_studio: Any) -> Any:
 
 @pytest.fixture
 def job(service: Any, label_studio: Any) -> Job:
-    project, tasks = new_project(label_studio, [task_text(f"review number {index}", "Positive", confidence)
-                                                for index, confidence in enumerate(CONFIDENCES)])
-    return run_job(service, project, tasks)
+    return positive_job(service, label_studio, CONFIDENCES)
 
 
 def verify(service: Any, job: Job, count: int) -> None:
@@ -77,11 +75,8 @@ def test_rescore_writes_calibrated_scores_to_label_studio(service: Any, label_st
 def test_rescore_refuses_a_running_job(service: Any, sim: Any, label_studio: Any) -> None:
     """Its later predictions would reach Label Studio with the raw score while the job's figures and
     views read them as calibrated."""
-    project, _ = new_project(label_studio, [task_text(f"slow {index}", "Positive", 0.9) for index in range(6)])
-    sim.configure(latency_ms=2000)
+    job = slow_running_job(service, sim, label_studio)
     client = service.client()
-    agent = client.create_agent(project, "slow", "sim-small")
-    job = client.run_job(agent["id"])
     with pytest.raises(ServiceError, match="rescore it once it has finished") as refused:
         client.rescore_job(job["id"])
     assert refused.value.status == 409

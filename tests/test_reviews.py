@@ -13,7 +13,7 @@ import pytest
 from ml_backend.client import ServiceError
 from sync.projects import model_version
 from sync.views import list_views, view_task_ids
-from tests.review_support import Job, annotate, new_project, run_job, task_text
+from tests.review_support import Job, annotate, new_project, run_job, slow_running_job, task_text
 
 #: (text, label, confidence, fault): tasks 7 and 8 fail (unparseable answer, unknown label).
 BASE = [
@@ -188,11 +188,8 @@ def test_audit_is_a_seeded_sample_of_accepted_tasks(service: Any, label_studio: 
 
 
 def test_audit_waits_for_the_job_to_finish(service: Any, sim: Any, label_studio: Any) -> None:
-    project, _ = new_project(label_studio, [task_text(f"slow {i}", "Positive", 0.9) for i in range(6)])
-    sim.configure(latency_ms=2000)
+    job = slow_running_job(service, sim, label_studio)
     client = service.client()
-    agent = client.create_agent(project, "slow", "sim-small")
-    job = client.run_job(agent["id"])
     with pytest.raises(ServiceError, match="wait until the job has finished") as refused:
         client.create_review(job["id"], "audit", audit=2, threshold=0.5)
     assert refused.value.status == 409

@@ -25,7 +25,7 @@ from ml_backend.cli import main
 from ml_backend.client import ServiceError
 from sync.predictions import predictions_by_version
 from sync.views import view_task_ids
-from tests.review_support import Job, new_project, record_verdict, run_job, task_text
+from tests.review_support import Job, positive_job, record_verdict
 
 CONFIDENCES = [round(0.4 + 0.01 * index, 2) for index in range(60)]
 RIGHT = [index % 2 != 0 if index < 20 else index % 4 != 0 if index < 40 else index % 20 != 0 for index in range(60)]
@@ -41,9 +41,7 @@ def service(make_service: Any, sim: Any, label_studio: Any) -> Any:
 
 @pytest.fixture
 def job(service: Any, label_studio: Any) -> Job:
-    project, tasks = new_project(label_studio, [task_text(f"review number {index}", "Positive", confidence)
-                                                for index, confidence in enumerate(CONFIDENCES)])
-    return run_job(service, project, tasks)
+    return positive_job(service, label_studio, CONFIDENCES)
 
 
 def verify(service: Any, job: Job, count: int) -> None:
